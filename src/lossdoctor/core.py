@@ -1,0 +1,162 @@
+"""The data model: plain frozen dataclasses shared by readers, collectors, detectors, the
+diagnosis and the reports. Nothing here imports torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import signals as S
+
+SCHEMA = "lossdoctor.diagnosis/1"
+
+SYMPTOMS = (
+    "plateau_then_drop", "slow_convergence", "stagnation", "oscillation", "spikes",
+    "divergence", "nan_inf", "overfitting", "generalization_delay",
+)
+CAUSES = (
+    "regularization_too_strong", "lr_too_low", "stuck_plateau", "lr_too_high", "lr_schedule",
+    "bad_initialization", "vanishing_gradients", "exploding_gradients", "dead_relu",
+    "insufficient_regularization", "data_problem", "missing_zero_grad", "loss_misuse",
+)
+VERDICTS = ("confirmed", "likely", "possible", "unlikely", "ruled_out")
+
+
+class LogError(ValueError):
+    """A log could not be read. The message names the file (and line where it helps)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """One named, step-indexed series. ``steps`` are sorted; ``values`` may hold NaN/inf."""
+
+    name: str
+    steps: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.steps.shape != self.values.shape:
+            raise ValueError(f"series {self.name}: {self.steps.shape} steps, {self.values.shape} values")
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def finite(self) -> "Series":
+        """The points whose value is finite."""
+        ok = np.isfinite(self.values)
+        return self if ok.all() else Series(self.name, self.steps[ok], self.values[ok])
+
+    def at(self, step: float) -> float:
+        """Value at the last logged step <= ``step`` (or the first value)."""
+        i = int(np.searchsorted(self.steps, step, side="right")) - 1
+        return float(self.values[max(i, 0)])
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One training run: named series, hyper-parameters and metadata.
+
+    ``meta`` holds at least ``format`` and ``step_unit`` (``"step"`` or ``"epoch"``);
+    ``warnings`` lists what the reader had to repair or skip.
+    """
+
+    source: str
+    series: Mapping[str, Series]
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def get(self, name: str) -> Series | None:
+        s = self.series.get(name)
+        return s if s is not None and len(s) else None
+
+    @property
+    def loss(self) -> Series | None:
+        return self.get(S.LOSS)
+
+    def layers(self, signal: str) -> dict[str, Series]:
+        """Per-layer series of one signal, keyed by layer name, in logged order."""
+        prefix = signal + "/"
+        return {k[len(prefix):]: v for k, v in self.series.items() if k.startswith(prefix) and len(v)}
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.source)
+
+
+@dataclass(frozen=True)
+class Symptom:
+    id: str
+    start: float
+    end: float
+    confidence: float
+    summary: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "start": _num(self.start), "end": _num(self.end),
+                "confidence": round(float(self.confidence), 3), "summary": self.summary}
+
+
+@dataclass(frozen=True)
+class Cause:
+    id: str
+    verdict: str
+    score: float
+    evidence: tuple[str, ...] = ()
+    fix: str = ""
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "verdict": self.verdict, "score": round(float(self.score), 3),
+                "evidence": list(self.evidence), "fix": self.fix}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    source: str
+    healthy: bool
+    symptoms: tuple[Symptom, ...]
+    causes: tuple[Cause, ...]
+    missing: tuple[str, ...] = ()  # evidence that was not logged and what to log to decide
+    warnings: tuple[str, ...] = ()
+    run: Run | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def likely(self) -> tuple[Cause, ...]:
+        return tuple(c for c in self.causes if c.verdict in ("confirmed", "likely"))
+
+    def cause(self, cause_id: str) -> Cause | None:
+        return next((c for c in self.causes if c.id == cause_id), None)
+
+    def symptom(self, symptom_id: str) -> Symptom | None:
+        return next((s for s in self.symptoms if s.id == symptom_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema": SCHEMA,
+            "source": self.source,
+            "healthy": self.healthy,
+            "symptoms": [s.to_dict() for s in self.symptoms],
+            "causes": [c.to_dict() for c in self.causes],
+        }
+        if self.missing:
+            d["missing_evidence"] = list(self.missing)
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _num(x: float) -> float | int:
+    x = float(x)
+    if not math.isfinite(x):
+        return 0
+    return int(x) if x.is_integer() else round(x, 4)

@@ -1,0 +1,48 @@
+"""``divergence``: the loss grows without bound.
+
+Recognised when the loss ends at least :data:`FACTOR` times above its lowest level and
+back above where it started (or still climbing steeply), or when it turns non-finite after
+rising. Judged on bin medians, so mini-batch noise and lone spikes do not count.
+Known false positives: losses that legitimately grow (a GAN's generator loss, a
+negative log-likelihood with a learned variance) look the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Symptom
+from .curve import fmt, fmt_step
+
+ID = "divergence"
+#: End level / lowest level that counts as growth "without bound" (a doubling is far beyond noise).
+FACTOR = 2.0
+#: Or: still rising by this factor over the last 20% of the run.
+TAIL_RISE = 1.3
+
+
+def detect(cx) -> Symptom | None:
+    c = cx.loss
+    ys = c.ys
+    i_low = int(np.argmin(ys))
+    low, end, start = c.low, float(ys[-1]), c.start
+    if i_low >= ys.size - 1:
+        return None
+    tail0 = float(ys[c.index_of_pos(0.8)])
+    positive = low > 0
+    if positive:
+        grown = end / low
+        rising_tail = end >= TAIL_RISE * tail0
+    else:  # losses that can be negative: judge growth against the curve's own scale
+        grown = 1 + (end - low) / c.scale
+        rising_tail = end - tail0 >= (TAIL_RISE - 1) * c.scale
+    nonfinite_after_rise = c.first_bad_step is not None and float(np.max(ys[i_low:])) >= FACTOR * low > 0
+    ok = (grown >= FACTOR and (end >= 0.9 * start or rising_tail)) or nonfinite_after_rise
+    if not ok:
+        return None
+    conf = float(np.clip(0.6 + 0.4 * np.log(max(grown, 1.0) / FACTOR) / np.log(4), 0.6, 1.0))
+    at = float(c.bin_steps[i_low])
+    tail = f", then became non-finite at step {fmt_step(c.first_bad_step)}" if c.first_bad_step else ""
+    return Symptom(ID, at, c.last_step, conf,
+                   f"loss rose from its low of {fmt(low)} at step {fmt_step(at)} to {fmt(end)} "
+                   f"({grown:.1f}x){tail}", {"factor": grown})

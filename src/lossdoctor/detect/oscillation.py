@@ -1,0 +1,94 @@
+"""``oscillation``: the loss swings up and down by large amounts instead of settling.
+
+Two ways to see it:
+
+* on the bin medians, at least :data:`MIN_UPSWINGS` rises of a "large" size (a zigzag with a
+  threshold of :data:`RANGE_FRAC` of the curve's range, :data:`LEVEL_FRAC` of its level and
+  :data:`NOISE_K` noise units, whichever is largest), for swings slower than a bin;
+* at step level, a late-run scatter around the running median of at least
+  :data:`DISP_RANGE` of the curve's range and :data:`DISP_LEVEL` of its level, for swings
+  faster than a bin (mini-batch noise of a healthy run is a few percent of either).
+
+Known false positives: very small batches make step-level scatter large; cyclic schedules
+(SGDR) make swings on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Symptom
+from .curve import MAD_SIGMA, fmt, fmt_step
+
+ID = "oscillation"
+RANGE_FRAC = 0.15
+LEVEL_FRAC = 0.10
+#: Extreme values of 200 noisy bins reach +-3 sigma: a swing must clear 8 noise units.
+NOISE_K = 8.0
+MIN_UPSWINGS = 2
+DISP_RANGE = 0.3
+DISP_LEVEL = 0.35
+
+
+def zigzag(y: np.ndarray, h: float) -> list[int]:
+    """Turning points of ``y`` (alternating lows and highs) whose swings are at least ``h``;
+    the last point's running extreme closes the list."""
+    pivots: list[int] = []
+    trend, hi, lo = 0, 0, 0
+    for i in range(1, y.size):
+        if trend == 0:
+            hi = i if y[i] > y[hi] else hi
+            lo = i if y[i] < y[lo] else lo
+            if y[i] - y[lo] >= h:
+                pivots.append(lo)
+                trend, hi = 1, i
+            elif y[hi] - y[i] >= h:
+                pivots.append(hi)
+                trend, lo = -1, i
+        elif trend == 1:
+            if y[i] > y[hi]:
+                hi = i
+            elif y[hi] - y[i] >= h:
+                pivots.append(hi)
+                trend, lo = -1, i
+        else:
+            if y[i] < y[lo]:
+                lo = i
+            elif y[i] - y[lo] >= h:
+                pivots.append(lo)
+                trend, hi = 1, i
+    if trend:
+        pivots.append(hi if trend == 1 else lo)
+    return pivots
+
+
+def detect(cx) -> Symptom | None:
+    c = cx.loss
+    ys = c.ys
+    level = abs(float(np.median(ys)))
+    rng = c.high - c.low
+    # per-point curves: the noise estimate would count the swings themselves as noise
+    noise = NOISE_K * c.noise if c.per_bin > 1 else 0.0
+    h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, 1e-12)
+    piv = zigzag(ys, h)
+    ups = [(piv[k], piv[k + 1]) for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]]]
+    if len(ups) >= MIN_UPSWINGS:
+        amp = max(float(ys[b] - ys[a]) for a, b in ups)
+        conf = float(np.clip(0.55 + 0.1 * (len(ups) - MIN_UPSWINGS) + 0.2 * amp / max(rng, 1e-12), 0.55, 0.98))
+        first = float(c.bin_steps[ups[0][0]])
+        return Symptom(ID, first, c.last_step, conf,
+                       f"loss swung up {len(ups)} times by up to {fmt(amp)} "
+                       f"({100 * amp / max(level, 1e-12):.0f}% of its level {fmt(level)}) instead of settling",
+                       {"upswings": len(ups), "amplitude": amp})
+    if c.per_bin > 1:
+        late = c.pos >= 0.5
+        scatter = MAD_SIGMA * float(np.median(c.bin_mad[late]))
+        late_level = abs(float(np.median(ys[late])))
+        if scatter >= DISP_RANGE * max(rng, 1e-12) and scatter >= DISP_LEVEL * late_level:
+            conf = float(np.clip(0.5 + scatter / max(late_level, 1e-12), 0.5, 0.95))
+            p = float(c.bin_steps[int(np.argmax(late))])
+            return Symptom(ID, p, c.last_step, conf,
+                           f"step-to-step the loss scatters by ±{fmt(scatter)} around {fmt(late_level)} "
+                           f"({100 * scatter / max(late_level, 1e-12):.0f}% of its level) in the second half",
+                           {"scatter": scatter})
+    return None

@@ -1,0 +1,59 @@
+"""``spikes``: isolated sudden jumps of the loss, after which it recovers.
+
+A spike is a point far above the loss's running level, by all of: :data:`SIGMA_K` noise units
+(in log space for positive losses, whose mini-batch noise is multiplicative), :data:`RANGE_FRAC`
+of the curve's range and :data:`LEVEL_FRAC` of the level. The range term keeps the heavy tail
+of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from counting.
+Spikes must be rare (at most :data:`MAX_SHARE` of points): many of them is oscillation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Symptom
+from .curve import MAD_SIGMA, fmt, fmt_step, running_median
+
+ID = "spikes"
+SIGMA_K = 8.0
+RANGE_FRAC = 0.25
+LEVEL_FRAC = 0.5
+MAX_SHARE = 0.05
+#: Window of the running median for per-point (epoch-level) curves.
+WINDOW = 5
+
+
+def detect(cx) -> Symptom | None:
+    c = cx.loss
+    if c.n < 2 * WINDOW:
+        return None
+    m = c.per_bin
+    if m == 1:
+        v, st = c.values, c.steps
+        base = running_median(v, WINDOW)
+    else:
+        head = c.n - (c.n // m) * m
+        v, st = c.values[head:], c.steps[head:]
+        base = np.repeat(c.y, m)
+    positive = c.low > 0 and float(v.min()) > 0
+    if positive:
+        dev = np.log(v) - np.log(base)
+    else:
+        dev = v - base
+    sigma = MAD_SIGMA * float(np.median(np.abs(dev - np.median(dev))))
+    rng = c.high - c.low
+    hit = (dev > SIGMA_K * sigma) & ((v - base) > RANGE_FRAC * rng) & ((v - base) > LEVEL_FRAC * np.abs(base))
+    if m == 1:  # the edges have no neighbours on one side: a fast first fall is not a spike
+        hit[: WINDOW // 2] = False
+        hit[-(WINDOW // 2):] = False
+    n_hit = int(hit.sum())
+    if n_hit == 0 or n_hit > MAX_SHARE * v.size:
+        return None
+    idx = np.flatnonzero(hit)
+    events = 1 + int(np.sum(np.diff(idx) > 1))
+    ratio = (v[idx] - base[idx]) / np.maximum(np.abs(base[idx]), 1e-12)
+    k = int(idx[np.argmax(ratio)])
+    conf = float(np.clip(0.6 + 0.1 * events, 0.6, 0.95))
+    return Symptom(ID, float(st[idx[0]]), float(st[idx[-1]]), conf,
+                   f"{events} spike(s): the largest, at step {fmt_step(st[k])}, jumped to {fmt(v[k])} "
+                   f"from a running level of {fmt(base[k])}", {"events": events, "points": n_hit})

@@ -1,0 +1,40 @@
+"""``bad_initialization``: weight scale wrong at init."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "bad_initialization"
+TITLE = "bad weight initialization"
+PRODUCES = {
+    "stagnation": "saturated or collapsed activations pass almost no gradient",
+    "slow_convergence": "a badly scaled start spends steps undoing the init",
+    "divergence": "oversized initial weights can amplify activations layer by layer",
+    "nan_inf": "oversized initial weights can overflow activations",
+    "spikes": "an oversized start gives a huge first loss",
+}
+FIX = ("use the default Kaiming/Xavier init; scale the last layer down so the first loss is about ln(C)")
+#: A fresh classifier's loss is ~ln(C); this many times more (or 1/this) is a wrong scale (Karpathy:
+#: "verify loss @ init").
+FAR = 2.0
+#: Within this share of ln(C): the init is fine.
+NEAR = 0.15
+SATURATED = 0.5
+
+
+def assess(ev, f) -> None:
+    ch, l0 = ev.chance, ev.loss0
+    if ch is None:
+        f.need("the number of classes (num_classes in hparams): the first loss should be ln(C)")
+    elif l0 is not None:
+        if l0 >= FAR * ch:
+            f.support(0.45, f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x the ln({ev.n_classes}) = {g(ch)} "
+                            f"of a freshly initialised classifier: the initial weights are too large")
+        elif abs(l0 - ch) <= NEAR * ch:
+            f.against(0.3, f"loss at step 0 is {g(l0)}, the expected ln({ev.n_classes}) = {g(ch)}")
+    sat = ev.saturation
+    if sat is not None and sat >= SATURATED:
+        f.support(0.2, f"{sat:.0%} of tanh/sigmoid units are saturated")
+    init = ev.hp_float("init")
+    if init is not None and init >= 1.0:
+        f.support(0.15, f"initial weight scale {g(init)} is large")

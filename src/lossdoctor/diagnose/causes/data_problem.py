@@ -1,0 +1,45 @@
+"""``data_problem``: unnormalised inputs, noisy or shuffled labels, unshuffled batches, leaks."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "data_problem"
+TITLE = "data problem (labels, normalisation, shuffling, leaks)"
+PRODUCES = {
+    "stagnation": "labels that carry no signal (shuffled, misaligned) leave nothing to learn",
+    "overfitting": "noisy labels or a train/val mismatch make the validation loss part ways",
+    "oscillation": "unshuffled batches or unnormalised inputs make consecutive steps pull different ways",
+    "spikes": "a few corrupt batches throw the loss up",
+    "generalization_delay": "a shift between training and validation data delays generalization",
+    "slow_convergence": "unnormalised inputs make the loss surface badly conditioned",
+}
+FIX = ("check the pipeline: overfit one small batch first, verify inputs and labels line up, normalise inputs "
+       "and shuffle the training set")
+#: Within this share of ln(C) is chance level.
+CHANCE_TOL = 0.05
+#: Update/weight ratio at or above this: the weights move normally.
+MOVING = 5e-4
+#: First-layer over last-layer gradient this large: the inputs are on a huge scale.
+INPUT_SCALE = 100.0
+
+
+def assess(ev, f) -> None:
+    ch = ev.chance
+    c = ev.cx.loss
+    if ch and "stagnation" in ev.ids and c is not None and abs(c.end - ch) <= CHANCE_TOL * ch:
+        ur = ev.update_ratio
+        if ur is not None and ur >= MOVING:
+            f.support(0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
+                            f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")
+        gs = ev.grad_stats
+        if ev.cx.val is not None and ev.cx.val.end > ev.cx.val.start * 1.02:
+            f.support(0.15, "the validation loss rises while training sits at chance: memorising noise")
+        if gs is not None and ur is None:
+            f.need("update/weight ratio: weights that move while the loss stays at chance point to the labels")
+    r = ev.layer_grad_ratio
+    if r is not None and r[0] >= INPUT_SCALE and ("oscillation" in ev.ids or "slow_convergence" in ev.ids):
+        f.support(0.3, f"the first layer gets {g(r[0])}x the gradient of the last: the inputs look unnormalised")
+    if ev.cx.val is not None and c is not None and ev.cx.val.end < 0.5 * c.end and ev.cx.val.n >= 4:
+        f.note(f"validation loss ({g(ev.cx.val.end)}) far below training loss ({g(c.end)}): dropout at train time, "
+               f"or validation data leaking from training?")

@@ -1,0 +1,54 @@
+"""``lr_too_high``: updates overshoot, so the loss jumps around or blows up."""
+
+from __future__ import annotations
+
+from ._util import g, pct
+
+ID = "lr_too_high"
+TITLE = "learning rate too high"
+PRODUCES = {
+    "oscillation": "updates that overshoot the minimum make the loss swing up and down",
+    "divergence": "each overshoot lands higher up the walls of the valley, so the loss grows",
+    "spikes": "an occasional oversized step throws the loss up before it recovers",
+    "nan_inf": "overshooting steps can grow the weights until the loss overflows",
+}
+FIX = "lower the learning rate 3-10x; add a warm-up and gradient clipping"
+#: Median update/weight ratio above this is far beyond the ~1e-3 rule of thumb (Karpathy, cs231n).
+HIGH_UPDATE_RATIO = 1e-2
+#: A loss that never rose by more than this between 5%-windows moved too calmly for a too-high lr.
+CALM_RISE = 0.05
+QUIET = ("plateau_then_drop", "slow_convergence", "stagnation")
+LOUD = ("oscillation", "divergence", "spikes", "nan_inf")
+
+
+def assess(ev, f) -> None:
+    calm = ev.max_window_rise
+    if any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE:
+        f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss never rose by more "
+                   f"than {pct(calm)} between windows of 5% of the run: it "
+                   + ("held still, then fell" if "plateau_then_drop" in ev.ids else "moved too calmly"))
+        return
+    ur = ev.update_ratio
+    if ur is not None:
+        if ur >= HIGH_UPDATE_RATIO:
+            f.support(0.35, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb: "
+                            f"each step changes the weights too much")
+        elif ur < 3e-4:
+            f.against(0.3, f"median update/weight ratio {g(ur)} is small: steps are not overshooting")
+    else:
+        f.need("update/weight ratio (||Δw||/||w|| per step): too-high steps show as ratios >> 1e-3")
+    if ev.lr_high:
+        f.support(0.2, f"lr {g(ev.lr)} is above the usual range for {ev.optimizer or 'any optimizer'} "
+                       f"(up to {g(ev.lr_bounds[1])})")
+    elif ev.lr_low:
+        f.against(0.3, f"lr {g(ev.lr)} is small for {ev.optimizer or 'any optimizer'}")
+    gs = ev.grad_stats
+    if gs is not None and gs["peak"] >= 1e3:
+        f.note(f"gradient norm peaked at {gs['peak']:.0f}x its median: exploding gradients may be the driver")
+    lr = ev.lr_shape
+    osc = ev.sym("oscillation") or ev.sym("divergence")
+    if lr is not None and osc is not None and not lr["constant"] and ev.cx.loss is not None:
+        c = ev.cx.loss
+        pos = (osc.start - c.first_step) / max(c.last_step - c.first_step, 1e-12)
+        if abs(pos - lr["peak_pos"]) <= 0.1 and lr["peak_pos"] > 0.02:
+            f.support(0.15, f"the instability began when the lr reached its peak {g(lr['peak'])}")

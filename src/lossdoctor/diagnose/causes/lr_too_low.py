@@ -1,0 +1,58 @@
+"""``lr_too_low``: steps so small that the weights barely move."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "lr_too_low"
+TITLE = "learning rate too low"
+PRODUCES = {
+    "plateau_then_drop": "tiny steps take a long time to leave the flat region around the starting point",
+    "slow_convergence": "tiny steps make the loss fall steadily but slowly",
+    "stagnation": "steps too small to move the loss within the run",
+}
+FIX = "raise the learning rate about 10x; an LR range test finds the largest stable rate"
+#: Update/weight ratio ~1e-3 is healthy (cs231n rule of thumb); 1e-4 and below means the
+#: weights barely move.
+TINY_UPDATE = 1e-4
+SMALL_UPDATE = 3e-4
+NORMAL_UPDATE = 5e-4
+#: A gradient norm that grows this much after the plateau means the plateau's steps were small
+#: because the gradient was, not the lr (a saddle).
+SADDLE_GROWTH = 5.0
+
+
+def assess(ev, f) -> None:
+    if not any(s in ev.ids for s in PRODUCES):
+        if "oscillation" in ev.ids or "divergence" in ev.ids:
+            f.rule_out("a low learning rate cannot make the loss swing or blow up")
+        return
+    ur, low = ev.update_ratio, ev.lr_low
+    if ev.lr is not None:
+        f.fix = f"raise the learning rate about 10x (from {g(ev.lr)} to {g(ev.lr * 10)}); an LR range test finds the largest stable rate"
+    if low:
+        f.support(0.2, f"lr {g(ev.lr)} is below the usual range for {ev.optimizer or 'any optimizer'} "
+                       f"(from {g(ev.lr_bounds[0])})")
+    elif low is False and ev.optimizer is not None:
+        f.against(0.1, f"lr {g(ev.lr)} is in the usual range for {ev.optimizer}")
+    elif ev.lr is None:
+        f.need("learning rate (lr series or hparams): a low lr makes this same curve")
+    if ur is None:
+        f.need("update/weight ratio (||Δw||/||w|| per step): ~1e-3 is healthy; far below means the steps are too small")
+        return
+    growth = ev.grad_growth
+    saddle = growth is not None and growth >= SADDLE_GROWTH
+    if ur < TINY_UPDATE:
+        if saddle and low is False:
+            f.note(f"update/weight ratio {g(ur)} is tiny, but the gradient grew {growth:.0f}x after the plateau: "
+                   f"the small steps came from a small gradient, not from the lr")
+        else:
+            f.support(0.3 if low is not False else 0.15,
+                      f"median update/weight ratio {g(ur)}, far below ~1e-3: the weights barely move")
+    elif ur < SMALL_UPDATE:
+        f.support(0.1, f"median update/weight ratio {g(ur)}, below the healthy ~1e-3")
+    elif ur >= NORMAL_UPDATE:
+        f.against(0.3, f"median update/weight ratio {g(ur)} is healthy (~1e-3): the steps are not too small")
+    ws = ev.wd_share
+    if ws is not None and ws >= 0.5:
+        f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the steps are spent on the penalty")

@@ -1,0 +1,33 @@
+"""``missing_zero_grad``: gradients accumulate across steps because they are never cleared."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "missing_zero_grad"
+TITLE = "gradients never zeroed (optimizer.zero_grad missing)"
+PRODUCES = {
+    "oscillation": "accumulated gradients keep pointing where the loss was, so steps overshoot more and more",
+    "divergence": "the summed gradient grows every step, and so do the steps",
+    "spikes": "the growing accumulated step overshoots now and then",
+    "nan_inf": "the accumulated gradient can overflow",
+    "slow_convergence": "stale accumulated gradients point away from the current descent direction",
+}
+FIX = "call optimizer.zero_grad() once per step (with gradient accumulation: after each optimizer.step())"
+#: Gradient norm growing like steps^k with k in this range, tightly (r >= MIN_R): a running sum.
+EXPONENT = (0.6, 1.6)
+MIN_R = 0.9
+MIN_GROWTH = 10.0
+
+
+def assess(ev, f) -> None:
+    gs = ev.grad_stats
+    if gs is None:
+        if any(s in ev.ids for s in PRODUCES):
+            f.need("gradient norm per step: without zero_grad it grows in step with the step count")
+        return
+    if EXPONENT[0] <= gs["exponent"] <= EXPONENT[1] and gs["r"] >= MIN_R and gs["growth"] >= MIN_GROWTH:
+        f.support(0.5, f"the gradient norm grew steadily {g(gs['growth'])}x, in step with the step count "
+                       f"(~steps^{gs['exponent']:.1f}): gradients are being summed, not replaced")
+    elif gs["growth"] < 3:
+        f.against(0.3, f"the gradient norm did not grow over the run ({gs['growth']:.1f}x)")

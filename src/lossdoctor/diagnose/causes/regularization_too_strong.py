@@ -1,0 +1,58 @@
+"""``regularization_too_strong``: weight decay / L2 / dropout so strong it holds the weights back."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "regularization_too_strong"
+TITLE = "regularization too strong"
+PRODUCES = {
+    "plateau_then_drop": "the penalty pulls the weights back to zero as fast as the data pushes them out, until the data wins",
+    "stagnation": "the penalty keeps the weights near zero, where the network outputs a guess",
+    "slow_convergence": "the penalty cancels much of each step, so the loss falls slowly",
+}
+FIX = "lower the weight decay / L2 about 10x (and dropout below ~0.5)"
+#: Share of the update that comes from weight decay: above half, the penalty drives the weights.
+STRONG_SHARE = 0.5
+WEAK_SHARE = 0.1
+#: Weight norm shrinking to this share of its start during the plateau: decay is winning.
+SHRINK = 0.8
+#: Coupled L2 (SGD/Adam weight_decay) at or above this is strong for small nets.
+STRONG_WD = 1e-2
+STRONG_DROPOUT = 0.6
+
+
+def assess(ev, f) -> None:
+    if not any(s in ev.ids for s in PRODUCES):
+        return
+    wd = ev.hp_float("weight_decay")
+    if wd is not None:
+        f.fix = f"lower the weight decay about 10x (from {g(wd)} to {g(wd / 10)})"
+    ws = ev.wd_share
+    if ws is not None:
+        if ws >= STRONG_SHARE:
+            f.support(0.4, f"weight decay makes up {ws:.0%} of each update: the penalty, not the data, moves the weights")
+        elif ws <= WEAK_SHARE:
+            f.against(0.3, f"weight decay makes up only {ws:.0%} of each update")
+    else:
+        f.need("weight-decay share of the update (or the regularization term): above ~50% the penalty holds the weights")
+    wc = ev.weight_change
+    if wc is not None and wc <= SHRINK and (ws is None or ws >= WEAK_SHARE):
+        f.support(0.15, f"the weight norm shrank to {wc:.0%} of its start while the loss sat")
+    reg = ev.median("reg_loss")
+    loss = ev.median("loss")
+    if reg is not None and loss:
+        share = reg / loss
+        if share >= 0.3:
+            f.support(0.25, f"the regularization term is {share:.0%} of the loss")
+    dropout = ev.hp_float("dropout")
+    opt = ev.optimizer
+    if wd is not None and wd >= STRONG_WD and opt != "adamw" and ws is None:
+        f.support(0.15, f"weight_decay {g(wd)} is strong for {opt or 'a coupled L2 penalty'}")
+    if dropout is not None and dropout >= STRONG_DROPOUT:
+        f.support(0.15, f"dropout {g(dropout)} drops most units")
+    if wd == 0 and (dropout in (None, 0.0)) and ws is None and reg is None:
+        if dropout == 0.0:
+            f.rule_out("weight decay 0 and dropout 0: nothing regularizes this run")
+        else:
+            f.against(0.3, "weight decay is 0")

@@ -1,0 +1,49 @@
+"""``stuck_plateau``: optimisation stuck at a saddle, plateau or local minimum."""
+
+from __future__ import annotations
+
+from ._util import g
+
+ID = "stuck_plateau"
+TITLE = "stuck at a saddle point / plateau / local minimum"
+PRODUCES = {
+    "plateau_then_drop": "near a saddle the gradient is tiny, so the loss sits until the weights drift off it, then falls fast",
+    "stagnation": "a saddle or local minimum can hold the loss for the whole run",
+}
+FIX = ("re-initialise with a scaled scheme (Kaiming/Xavier) instead of tiny weights; use momentum or Adam, "
+       "or raise the lr briefly, to leave the saddle sooner")
+#: The gradient grows this much when the weights leave a saddle (it is ~0 on it).
+SADDLE_GROWTH = 5.0
+#: Plateau within this share of ln(C): the network outputs a uniform guess, the saddle at the origin.
+CHANCE_TOL = 0.1
+NORMAL_UPDATE = 5e-4
+
+
+def assess(ev, f) -> None:
+    if not any(s in ev.ids for s in PRODUCES):
+        if "slow_convergence" in ev.ids:
+            f.against(0.1, "a saddle holds the loss flat and then releases it; this loss fell steadily")
+        return
+    growth = ev.grad_growth
+    if growth is not None:
+        if growth >= SADDLE_GROWTH and ev.lr_low is not True and not (ev.wd_share or 0) >= 0.5:
+            f.support(0.35, f"gradient norm was tiny on the plateau and grew {growth:.0f}x as the loss fell, "
+                            f"with a normal lr{'' if ev.lr is None else ' (' + g(ev.lr) + ')'}: the signature of a saddle")
+        elif growth < 2:
+            f.against(0.15, f"gradient norm did not grow as the loss fell ({growth:.1f}x): no saddle escape")
+    elif ev.sym("plateau_then_drop") is not None:
+        f.need("gradient norm: on a saddle it is tiny, and grows as the loss drops")
+    if ev.lr_low:
+        f.against(0.25, f"the lr {g(ev.lr)} is small for {ev.optimizer or 'any optimizer'}: it explains small steps")
+    ws = ev.wd_share
+    if ws is not None and ws >= 0.5:
+        f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the penalty, not a saddle, holds the weights")
+    ch, lvl = ev.chance, ev.plateau_level
+    if ch and lvl is not None and abs(lvl - ch) <= CHANCE_TOL * ch:
+        f.note(f"the plateau sits at chance level ({g(lvl)} ≈ ln({ev.n_classes}) = {g(ch)}): a uniform guess")
+    ur = ev.update_ratio
+    if ur is not None and ur >= NORMAL_UPDATE and growth is None:
+        f.against(0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
+    init = ev.hp_float("init")
+    if init is not None and 0 < init <= 1e-2:
+        f.support(0.1, f"initial weight scale {g(init)} is tiny: the weights start at the saddle at the origin")

@@ -1,0 +1,285 @@
+"""Evidence: the facts about a run that the rules reason with, each computed once and each
+``None`` when the run did not log what it needs (the rule then says what to log).
+
+Internals are summarised over the *window of interest*: the plateau for a plateau-then-drop,
+the whole run otherwise, so that a late recovery does not hide what held the loss back.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .. import signals as S
+from ..core import Run, Series, Symptom
+from ..detect import Context
+
+#: Learning rates below ``low`` are small for the optimizer, above ``high`` large (rules of thumb:
+#: SGD 0.01-0.1 for small nets; Adam's default 1e-3, fine-tuning 1e-5..1e-4).
+TYPICAL_LR = {
+    "sgd": (1e-3, 1.0),
+    "adam": (1e-5, 1e-2),
+    "adamw": (1e-5, 1e-2),
+    "rmsprop": (1e-5, 1e-2),
+    "adagrad": (1e-4, 1.0),
+}
+#: Without a known optimizer, these bounds flag only what is extreme for any of them.
+TYPICAL_LR_UNKNOWN = (1e-5, 1.0)
+
+
+class Evidence:
+    def __init__(self, run: Run, cx: Context, symptoms: list[Symptom]):
+        self.run = run
+        self.cx = cx
+        self.symptoms = symptoms
+        self.ids = {s.id for s in symptoms}
+        self.hp: dict[str, Any] = dict(run.hparams)
+
+    # -- symptoms and the window of interest -----------------------------------------------
+    def sym(self, sid: str) -> Symptom | None:
+        return next((s for s in self.symptoms if s.id == sid), None)
+
+    @cached_property
+    def window(self) -> tuple[float, float]:
+        """Steps where the loss was held back: the plateau, or the whole run."""
+        c = self.cx.loss
+        if c is None:
+            return (0.0, 0.0)
+        ptd = self.sym("plateau_then_drop")
+        if ptd is not None:
+            return (c.first_step, float(ptd.end))
+        return (c.first_step, c.last_step)
+
+    @property
+    def after_window(self) -> tuple[float, float] | None:
+        ptd = self.sym("plateau_then_drop")
+        c = self.cx.loss
+        return (float(ptd.end), c.last_step) if ptd is not None and c is not None else None
+
+    # -- series access ---------------------------------------------------------------------
+    def series(self, name: str) -> Series | None:
+        s = self.run.get(name)
+        if s is None:
+            return None
+        s = s.finite()
+        return s if len(s) else None
+
+    def has(self, name: str) -> bool:
+        return self.series(name) is not None
+
+    def median(self, name: str, window: tuple[float, float] | None = None) -> float | None:
+        s = self.series(name)
+        if s is None:
+            return None
+        lo, hi = window or self.window
+        m = (s.steps >= lo) & (s.steps <= hi)
+        v = s.values[m] if m.any() else s.values
+        return float(np.median(v))
+
+    # -- hyper-parameters ------------------------------------------------------------------
+    @cached_property
+    def optimizer(self) -> str | None:
+        opt = self.hp.get("optimizer")
+        if not isinstance(opt, str):
+            return None
+        o = opt.lower()
+        for k in ("adamw", "adam", "sgd", "rmsprop", "adagrad"):
+            if k in o:
+                return k
+        return o
+
+    @cached_property
+    def lr(self) -> float | None:
+        """The base learning rate: the lr series' maximum (what the schedule peaks at), else the
+        hyper-parameter."""
+        s = self.series(S.LR)
+        if s is not None:
+            return float(np.max(s.values))
+        v = self.hp.get("lr")
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    @cached_property
+    def lr_bounds(self) -> tuple[float, float]:
+        return TYPICAL_LR.get(self.optimizer or "", TYPICAL_LR_UNKNOWN)
+
+    @property
+    def lr_low(self) -> bool | None:
+        return None if self.lr is None else self.lr < self.lr_bounds[0]
+
+    @property
+    def lr_high(self) -> bool | None:
+        return None if self.lr is None else self.lr > self.lr_bounds[1]
+
+    def hp_float(self, key: str) -> float | None:
+        v = self.hp.get(key)
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) for x in v):
+            return float(max(v))
+        return None
+
+    # -- the loss --------------------------------------------------------------------------
+    @cached_property
+    def n_classes(self) -> int | None:
+        v = self.hp.get("num_classes")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
+            return int(v)
+        model = self.run.meta.get("model") or {}
+        v = model.get("n_outputs") if isinstance(model, dict) else None
+        return int(v) if isinstance(v, (int, float)) and v >= 2 else None
+
+    @property
+    def chance(self) -> float | None:
+        """Cross-entropy of a uniform guess, ln(C): where a fresh classifier starts."""
+        return math.log(self.n_classes) if self.n_classes else None
+
+    @cached_property
+    def loss0(self) -> float | None:
+        s = self.series(S.LOSS)
+        return float(np.median(s.values[:3])) if s is not None else None
+
+    @cached_property
+    def plateau_level(self) -> float | None:
+        ptd = self.sym("plateau_then_drop")
+        if ptd is not None:
+            return float(ptd.details.get("plateau_level", self.cx.loss.start))
+        return self.cx.loss.start if self.cx.loss is not None and self.cx.loss.n else None
+
+    @cached_property
+    def max_window_rise(self) -> float:
+        """Largest rise of the smoothed loss between consecutive windows of 5% of the run,
+        relative to its level (what a too-high lr would make large)."""
+        c = self.cx.loss
+        ys = c.ys
+        k = max(1, ys.size // 20)
+        w = ys[: (ys.size // k) * k].reshape(-1, k).mean(axis=1)
+        if w.size < 2:
+            return 0.0
+        rises = (w[1:] - w[:-1]) / np.maximum(np.abs(w[:-1]), 1e-12)
+        return float(max(rises.max(), 0.0))
+
+    # -- internals -------------------------------------------------------------------------
+    @cached_property
+    def update_ratio(self) -> float | None:
+        return self.median(S.UPDATE_RATIO)
+
+    @cached_property
+    def wd_share(self) -> float | None:
+        return self.median(S.WD_SHARE)
+
+    @cached_property
+    def grad_growth(self) -> float | None:
+        """How much the gradient norm grew from the plateau to after it (the escape from a
+        saddle goes with a burst of gradient)."""
+        s = self.series(S.GRAD_NORM)
+        aw = self.after_window
+        if s is None or aw is None:
+            return None
+        before = self.median(S.GRAD_NORM)
+        after_mask = (s.steps >= aw[0]) & (s.steps <= aw[1])
+        if not after_mask.any() or not before:
+            return None
+        after = s.values[after_mask]
+        k = max(1, after.size // 10)
+        peak = float(np.max(np.convolve(after, np.ones(k) / k, mode="valid")))
+        return peak / before
+
+    @cached_property
+    def weight_change(self) -> float | None:
+        """Weight norm at the end of the window over its start."""
+        s = self.series(S.WEIGHT_NORM)
+        if s is None:
+            return None
+        lo, hi = self.window
+        m = (s.steps >= lo) & (s.steps <= hi)
+        v = s.values[m] if m.sum() >= 2 else s.values
+        k = max(1, v.size // 10)
+        a, b = float(np.median(v[:k])), float(np.median(v[-k:]))
+        return b / a if a > 0 else None
+
+    @cached_property
+    def grad_stats(self) -> dict[str, float] | None:
+        """Gradient-norm growth: end/start, max/median, and the power-law exponent of its growth
+        (about 1 when gradients pile up step after step, as without zero_grad)."""
+        s = self.series(S.GRAD_NORM)
+        if s is None or len(s) < 8:
+            return None
+        v = np.maximum(s.values, 1e-30)
+        k = max(2, v.size // 10)
+        first, last = float(np.median(v[:k])), float(np.median(v[-k:]))
+        med = float(np.median(v))
+        t = s.steps - s.steps[0] + 1.0
+        sel = t >= max(2.0, float(t[-1]) * 0.05)
+        exponent, r = float("nan"), 0.0
+        if sel.sum() >= 5:
+            lx, ly = np.log(t[sel]), np.log(v[sel])
+            if np.std(lx) > 0 and np.std(ly) > 0:
+                exponent = float(np.polyfit(lx, ly, 1)[0])
+                r = float(np.corrcoef(lx, ly)[0, 1])
+        return {"first": first, "last": last, "growth": last / first if first > 0 else math.inf,
+                "peak": float(v.max()) / med if med > 0 else math.inf, "exponent": exponent, "r": r}
+
+    @cached_property
+    def layer_grad_ratio(self) -> tuple[float, str, str] | None:
+        """Median gradient norm of the first weight layer over that of the last (input side over
+        output side), from per-layer gradient norms in logged order."""
+        layers = {k: v for k, v in self.run.layers(S.GRAD_NORM).items() if "bias" not in k}
+        if len(layers) < 2:
+            return None
+        names = list(layers)
+        lo, hi = self.window
+        def med(s: Series) -> float:
+            m = (s.steps >= lo) & (s.steps <= hi)
+            v = s.values[m] if m.any() else s.values
+            v = v[np.isfinite(v)]
+            return float(np.median(v)) if v.size else float("nan")
+        first, last = med(layers[names[0]]), med(layers[names[-1]])
+        if not (first >= 0 and last > 0):
+            return None
+        return first / last, names[0], names[-1]
+
+    @cached_property
+    def dead_frac(self) -> tuple[float, str] | None:
+        """Largest dead-unit share over the second half of the run, globally or in one layer."""
+        cands = {}
+        g = self.series(S.DEAD_FRAC)
+        if g is not None:
+            cands["all ReLU layers"] = g
+        for k, s in self.run.layers(S.DEAD_FRAC).items():
+            s = s.finite()
+            if len(s):
+                cands[k] = s
+        if not cands:
+            return None
+        best = max(((float(np.median(s.values[len(s) // 2:])), k) for k, s in cands.items()))
+        return best
+
+    @cached_property
+    def saturation(self) -> float | None:
+        return self.median(S.SATURATION)
+
+    @cached_property
+    def lr_shape(self) -> dict[str, float] | None:
+        """The lr schedule in a few numbers: start, peak and end relative to the peak, where the
+        peak is reached and when the lr first falls under 1% of it."""
+        s = self.series(S.LR)
+        if s is None or len(s) < 3:
+            return None
+        v, st = s.values, s.steps
+        peak = float(v.max())
+        if peak <= 0:
+            return None
+        span = max(float(st[-1] - st[0]), 1e-12)
+        i_peak = int(np.argmax(v >= 0.95 * peak))
+        low = np.flatnonzero((v < 0.01 * peak) & (np.arange(v.size) > i_peak))
+        return {
+            "start": float(v[0]) / peak, "end": float(v[-1]) / peak, "peak": peak,
+            "peak_pos": float(st[i_peak] - st[0]) / span,
+            "low_pos": float(st[low[0]] - st[0]) / span if low.size else 1.0,
+            "constant": float(v.min()) >= 0.9 * peak,
+        }

@@ -1,0 +1,175 @@
+"""Readers: one module per log format, picked by content (not only the suffix).
+
+Every reader module has ``FORMAT`` (its name), ``sniff(path, head) -> float`` (how sure it is,
+0..1, from the path and the first bytes) and ``read(path) -> Run``. A new format is one new
+module plus one line in :data:`READERS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from ..core import LogError, Run
+from . import csv_table, jsonl, keras_history, tensorboard, text, trainer_state
+from .hparams import SIDECARS, load_sidecars
+
+#: The formats, in order of preference when two are equally sure (and, for a folder holding
+#: several logs of one run, which one stands for it).
+READERS = (
+    jsonl,          # lossdoctor's own monitor logs and any one-object-per-line log
+    trainer_state,  # Hugging Face trainer_state.json
+    csv_table,      # CSV/TSV, Lightning metrics.csv, Keras CSVLogger, YOLO results.csv
+    keras_history,  # json.dump(history.history)
+    tensorboard,    # events.out.tfevents.* (needs the tensorboard extra)
+    text,           # plain terminal output
+)
+
+HEAD_BYTES = 64 * 1024
+MAX_DEPTH = 6  # folder search depth
+SKIP_DIRS = {".git", "__pycache__", "checkpoints", "wandb-metadata", "media", "weights", "node_modules"}
+
+
+def read(path: str | os.PathLike) -> Run:
+    """Read one training run from a log file or a run folder.
+
+    Raises :class:`LogError` when nothing usable is found, or when ``path`` holds several runs
+    (use :func:`read_all` then)."""
+    runs = read_all(path)
+    if len(runs) > 1:
+        names = ", ".join(r.name for r in runs[:5])
+        raise LogError(f"{path}: holds {len(runs)} runs ({names}...); use read_all()")
+    return runs[0]
+
+
+def read_all(path: str | os.PathLike) -> list[Run]:
+    """Every run under ``path``: one for a file, one per run folder for a folder."""
+    p = Path(path)
+    if not p.exists():
+        raise LogError(f"{p}: no such file or folder")
+    if p.is_file():
+        return [_read_file(p)]
+    groups = _find_logs(p)
+    if not groups:
+        raise LogError(f"{p}: no training logs found in this folder (looked for CSV, JSON, JSONL, "
+                       f"trainer_state.json, TensorBoard event files and text logs)")
+    runs, errors = [], []
+    for folder, files in sorted(groups.items()):
+        try:
+            runs.append(_read_group(folder, files, p))
+        except LogError as exc:
+            errors.append(str(exc))
+    if not runs:
+        raise LogError("; ".join(errors))
+    if errors:
+        runs[0] = dataclasses.replace(runs[0], warnings=runs[0].warnings + tuple(
+            f"skipped: {e}" for e in errors))
+    return runs
+
+
+def sniff(path: Path) -> tuple[float, object]:
+    """The best reader for one file and how sure it is."""
+    head = _head(path)
+    best = (0.0, None)
+    for mod in READERS:
+        score = float(mod.sniff(path, head))
+        if score > best[0]:
+            best = (score, mod)
+    return best
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+
+
+def _read_file(path: Path) -> Run:
+    head = _head(path)
+    if not head:
+        raise LogError(f"{path}: the file is empty")
+    score, mod = sniff(path)
+    if mod is None:
+        if b"\x00" in head[:4096] and not path.name.startswith("events.out.tfevents"):
+            raise LogError(f"{path}: binary content, not a training log this tool can read")
+        raise LogError(f"{path}: not a training log this tool can read (no loss values found)")
+    run = mod.read(path)
+    return _with_sidecars(run, path.parent)
+
+
+def _with_sidecars(run: Run, folder: Path) -> Run:
+    warnings: list[str] = []
+    side = load_sidecars(folder, warnings)
+    if not side and not warnings:
+        return run
+    hp = dict(side)
+    hp.update(run.hparams)  # what the log itself says wins over a sidecar
+    return dataclasses.replace(run, hparams=hp, warnings=run.warnings + tuple(warnings))
+
+
+def _find_logs(root: Path) -> dict[Path, list[tuple[float, int, Path]]]:
+    """Candidate logs grouped by run folder. TensorBoard's ``train/`` and ``validation/``
+    sub-folders belong to their parent run."""
+    groups: dict[Path, list[tuple[float, int, Path]]] = {}
+    root_depth = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        if len(d.parts) - root_depth >= MAX_DEPTH:
+            dirnames[:] = []
+        dirnames[:] = sorted(x for x in dirnames if x not in SKIP_DIRS and not x.startswith("."))
+        for fn in sorted(filenames):
+            f = d / fn
+            if f.name in _SIDECAR_NAMES or fn.startswith("."):
+                continue
+            try:
+                if f.stat().st_size == 0:
+                    continue
+                score, mod = sniff(f)
+            except LogError:
+                continue
+            if mod is None or score < 0.2:
+                continue
+            run_dir = d
+            if mod is tensorboard and d.name in tensorboard.SPLIT_DIRS and d != root:
+                run_dir = d.parent
+            groups.setdefault(run_dir, []).append((score, READERS.index(mod), f))
+    return groups
+
+
+def _read_group(folder: Path, files: list[tuple[float, int, Path]], root: Path) -> Run:
+    """One run folder: the most preferred format stands for the run (a YOLO folder holds both
+    results.csv and an event file of the same numbers)."""
+    files.sort(key=lambda t: (t[1], -t[0], str(t[2])))
+    idx = files[0][1]
+    mod = READERS[idx]
+    errors = []
+    if mod is tensorboard:
+        try:
+            run = tensorboard.read_folder(folder)
+            return _named(_with_sidecars(run, folder), folder, root)
+        except LogError as exc:
+            errors.append(str(exc))
+    for score, i, f in files:
+        try:
+            run = READERS[i].read(f)
+        except LogError as exc:
+            errors.append(str(exc))
+            continue
+        return _named(_with_sidecars(run, f.parent), folder, root)
+    raise LogError("; ".join(errors))
+
+
+def _named(run: Run, folder: Path, root: Path) -> Run:
+    rel = folder.relative_to(root) if folder != root else Path(root.name)
+    meta = dict(run.meta)
+    meta.setdefault("name", str(rel))
+    return dataclasses.replace(run, meta=meta)
+
+
+_SIDECAR_NAMES = set(SIDECARS) | {
+    "wandb-metadata.json", "requirements.txt", "wandb-summary.json", "args.yaml"}
+
+__all__ = ["read", "read_all", "READERS", "sniff"]

@@ -1,0 +1,316 @@
+"""JSON Lines: one JSON object per line, any keys. This is also lossdoctor's own monitor log
+(``lossdoctor.log/1``): an optional first record ``{"type": "header", "schema": ...,
+"hparams": {...}, "model": {...}}`` then records such as ``{"step": 10, "loss": 2.3, "lr": 0.1,
+"grad_norm": 1.2, "grad_norm/fc1.weight": 0.4}``. Not every record has every key.
+
+Nested objects flatten to ``outer/inner``; non-numeric values are skipped. The step comes from
+``step``/``global_step``/``iteration``/... or, failing those, the epoch or the record index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import signals as S
+from ..core import LogError, Run
+from ._common import series_to_run
+from .hparams import canonicalize
+
+FORMAT = "jsonl"
+
+SCHEMA = "lossdoctor.log/1"
+# Records of these types carry no metrics (the header, events such as "lr changed").
+NON_METRIC_TYPES = frozenset({"header", "event", "meta", "config", "summary", "hparams", "note"})
+# One-object JSON files that summarise a run rather than log it.
+SUMMARY_FILES = frozenset({"wandb-summary.json", "metadata.json", "results.json", "all_results.json",
+                           "train_results.json", "eval_results.json"})
+SNIFF_LINES = 10
+LONG_LINE = 16 * 1024  # a first line this long may run past the head; judge it by its schema  # enough to see that lines are objects; the head may cut the last one
+# When more than this share of non-blank lines are not JSON objects, the file is not JSONL.
+MAX_BAD_SHARE = 0.5
+_NONFINITE = {"nan": math.nan, "-nan": math.nan, "+nan": math.nan, "inf": math.inf,
+              "+inf": math.inf, "infinity": math.inf, "+infinity": math.inf,
+              "-inf": -math.inf, "-infinity": -math.inf}
+
+
+def sniff(path: Path, head: bytes) -> float:
+    """Confident when the first lines are JSON objects holding scalar numbers."""
+    if head[:3] == b"\xef\xbb\xbf":
+        head = head[3:]
+    if not head.lstrip()[:1] == b"{" or b"\x00" in head[:4096]:
+        return 0.0
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    complete = lines if head.endswith((b"\n", b"\r")) else lines[:-1]
+    if not complete:
+        complete = lines[:1]  # a one-line file without a final newline
+    objects = numeric = 0
+    header = False
+    for n, ln in enumerate(complete[:SNIFF_LINES]):
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            if n == 0 and len(lines) == 1 and len(ln) > LONG_LINE:  # one line longer than the head
+                return 0.9 if SCHEMA.encode() in ln else 0.0
+            return 0.0  # a pretty-printed JSON document starts with "{" alone on its line
+        if not isinstance(rec, dict):
+            return 0.0
+        if "log_history" in rec:
+            return 0.0  # trainer_state.json written on one line
+        objects += 1
+        if rec.get("type") == "header" or rec.get("schema") == SCHEMA:
+            header = True
+            continue
+        scalars = sum(1 for v in rec.values() if _number(v) is not None or isinstance(v, dict))
+        lists = sum(1 for v in rec.values() if isinstance(v, list))
+        if scalars and scalars >= lists:
+            numeric += 1
+    if header:
+        return 0.97
+    if numeric == 0 or path.name in SUMMARY_FILES:
+        return 0.0
+    if objects == 1 and len(lines) == 1 and head.endswith((b"}", b"}\n", b"}\r\n")):
+        return 0.3  # a single object: a run summary more often than a one-record log
+    score = 0.6 + 0.1 * min(objects, 3)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        score += 0.05
+    return min(score, 0.95)
+
+
+def read(path: Path) -> Run:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]
+    if not raw.strip():
+        raise LogError(f"{path}: the file is empty")
+    text = raw.decode("utf-8", errors="replace")
+    del raw
+    lines = text.split("\n")  # not splitlines(): JSON text may hold U+2028 and other breaks
+    numbers = [i for i, ln in enumerate(lines) if ln and not ln.isspace()]
+    records, bad, truncated = _decode(lines, numbers, text.endswith(("\n", "\r")))
+    del lines, text
+
+    warnings: list[str] = []
+    if bad and len(bad) > MAX_BAD_SHARE * len(numbers):
+        raise LogError(f"{path}: not JSON lines ({len(bad)} of {len(numbers)} lines are not JSON "
+                       f"objects, first at line {bad[0]})")
+    if bad:
+        warnings.append(f"{path}: skipped {len(bad)} line(s) that are not JSON objects "
+                        f"(first at line {bad[0]})")
+    if truncated:
+        warnings.append(f"{path}: the last line (line {truncated}) is cut off (crashed run?); "
+                        f"read the lines before it")
+
+    acc = _Records()
+    for rec in records:
+        acc.add(rec)
+    if not acc.cols:
+        raise LogError(f"{path}: no numeric values in any record")
+
+    axis, step_unit = _axis(acc.steps, acc.epochs, path, warnings)
+    raw_series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for k, (recs, vals) in acc.cols.items():
+        if not recs or (step_unit == "epoch" and k in acc.epoch_keys):
+            continue
+        s = axis[np.asarray(recs, dtype=np.intp)]
+        v = np.asarray(vals, dtype=np.float64)
+        ok = np.isfinite(s)
+        raw_series[k] = (s, v) if ok.all() else (s[ok], v[ok])
+    if not raw_series:
+        raise LogError(f"{path}: records hold only steps, no metric values")
+    meta = dict(acc.meta)
+    meta["records"] = len(acc.steps)
+    return series_to_run(path, raw_series, FORMAT, hparams=acc.hparams, warnings=warnings,
+                         step_unit=step_unit, meta=meta)
+
+
+def _decode(lines: list[str], numbers: list[int], ends_cleanly: bool):
+    """JSON-decode the non-blank lines. Returns the objects, the line numbers (1-based) of bad
+    lines, and the number of a cut-off last line (or 0).
+
+    All lines are first decoded as one JSON array, one C-level call that is several times
+    faster than a call per line; only a file with bad lines pays for the line-by-line pass."""
+    def batch(idx):
+        try:
+            out = json.loads("[" + ",".join([lines[i] for i in idx]) + "]")
+        except (ValueError, RecursionError):
+            return None
+        # a line such as '1, 2' decodes as two items: then the count tells
+        return out if len(out) == len(idx) and all(type(o) is dict for o in out) else None
+
+    recs = batch(numbers)
+    if recs is not None:
+        return recs, [], 0
+    last_cut = bool(numbers) and not ends_cleanly
+    if last_cut:
+        recs = batch(numbers[:-1])
+        if recs is not None and _loads(lines[numbers[-1]]) is None:
+            return recs, [], numbers[-1] + 1
+    recs, bad, truncated = [], [], 0
+    for j, i in enumerate(numbers):
+        rec = _loads(lines[i])
+        if rec is not None:
+            recs.append(rec)
+        elif last_cut and j == len(numbers) - 1:
+            truncated = i + 1
+        else:
+            bad.append(i + 1)
+    return recs, bad, truncated
+
+
+def _loads(line: str) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return rec if type(rec) is dict else None
+
+
+class _Records:
+    """Collects records column-wise. Records of one shape (the same keys in the same order, the
+    usual case) share a plan that says which key is the step and which hold metrics, so the
+    per-record work is a few dictionary lookups."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, tuple[list[int], list[float]]] = {}
+        self.steps: list[float | None] = []
+        self.epochs: list[float | None] = []
+        self.epoch_keys: set[str] = set()
+        self.hparams: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
+        self._plans: dict[tuple, tuple] = {}
+
+    def _col(self, k: str) -> tuple[list[int], list[float]]:
+        c = self.cols.get(k)
+        if c is None:
+            c = self.cols[k] = ([], [])
+        return c
+
+    def _plan(self, keys: tuple) -> tuple:
+        step_keys = [k for k in keys if k.lower() in _STEP_RANK]
+        step_key = min(step_keys, key=lambda k: _STEP_RANK[k.lower()]) if step_keys else None
+        epoch_key = next((k for k in keys if k.lower() in _EPOCH_RANK), None)
+        if epoch_key is not None:
+            self.epoch_keys.add(epoch_key)
+        metrics = [(k, self._col(k)) for k in keys if k not in step_keys and k != "type"]
+        return step_key, epoch_key, metrics
+
+    def add(self, rec: dict) -> None:
+        sig = tuple(rec)
+        plan = self._plans.get(sig)
+        if plan is None:
+            plan = self._plans[sig] = self._plan(sig)
+        if "type" in rec:  # the header, an event, or metrics tagged with a type
+            kind = rec["type"]
+            if isinstance(kind, str) and kind in NON_METRIC_TYPES:
+                if kind == "header" or rec.get("schema") == SCHEMA:
+                    self._header(rec)
+                return
+        step_key, epoch_key, metrics = plan
+        step = _number(rec[step_key]) if step_key is not None else None
+        r = len(self.steps)
+        n = 0
+        for k, (rl, vl) in metrics:
+            v = rec[k]
+            t = type(v)
+            if t is float or t is int:
+                rl.append(r)
+                vl.append(v)
+                n += 1
+            elif t is dict:
+                for k2, x in _flatten(v, k + "/").items():
+                    if k2.lower() not in _STEP_RANK:
+                        c = self._col(k2)
+                        c[0].append(r)
+                        c[1].append(x)
+                        n += 1
+            elif t is str:
+                x = _number(v)
+                if x is not None:
+                    rl.append(r)
+                    vl.append(x)
+                    n += 1
+        if n == 0:
+            return  # only a step, or only text: nothing to plot
+        self.steps.append(step)
+        self.epochs.append(_number(rec[epoch_key]) if epoch_key is not None else None)
+
+    def _header(self, rec: dict) -> None:
+        if isinstance(rec.get("hparams"), dict):
+            self.hparams.update(canonicalize(rec["hparams"]))
+        if isinstance(rec.get("model"), dict):
+            self.meta["model"] = rec["model"]
+        if isinstance(rec.get("schema"), str):
+            self.meta["schema"] = rec["schema"]
+        for k, v in rec.items():
+            if k not in ("type", "schema", "hparams", "model") and isinstance(v, (str, int, float)):
+                self.meta.setdefault(k, v)
+
+
+_STEP_RANK = {a: i for i, a in enumerate(S.STEP_ALIASES)}
+_EPOCH_RANK = {a: i for i, a in enumerate(S.EPOCH_ALIASES)}
+
+
+def _flatten(rec: dict, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a record, nested keys joined with '/'; booleans and text are skipped."""
+    out: dict[str, float] = {}
+    for k, v in rec.items():
+        key = f"{prefix}{k}"
+        t = type(v)
+        if t is float or t is int:
+            out[key] = float(v)
+        elif t is dict:
+            out.update(_flatten(v, key + "/"))
+        elif t is str:
+            x = _number(v)
+            if x is not None:
+                out[key] = x
+    return out
+
+
+def _number(v: Any) -> float | None:
+    """A JSON value as a number: ints and floats, and the strings loggers write for NaN/inf
+    (JSON has no NaN) or numbers ("1e-3")."""
+    t = type(v)
+    if t is float or t is int:
+        return float(v)
+    if t is str and len(v) < 32:
+        s = v.strip().lower()
+        if s in _NONFINITE:
+            return _NONFINITE[s]
+        try:
+            return float(s)
+        except ValueError:
+            return None
+    return None
+
+
+def _axis(steps, epochs, path, warnings) -> tuple[np.ndarray, str]:
+    """The x axis per record: the logged step, else the epoch, else the record number.
+    A record without a step in a log that has them belongs to the step logged before it."""
+    n = len(steps)
+    have_steps = [s is not None for s in steps]
+    if any(have_steps):
+        a = np.array([np.nan if s is None else s for s in steps], dtype=np.float64)
+        if not all(have_steps):
+            # forward-fill: an eval or event record written between steps
+            idx = np.where(~np.isnan(a), np.arange(n), -1)
+            np.maximum.accumulate(idx, out=idx)
+            lead = int((idx < 0).sum())
+            a = np.where(idx >= 0, a[np.maximum(idx, 0)], np.nan)
+            if lead:
+                warnings.append(f"{path}: {lead} record(s) before the first logged step were "
+                                f"skipped")
+        return a, "step"
+    if any(e is not None for e in epochs):
+        a = np.array([np.nan if e is None else e for e in epochs], dtype=np.float64)
+        return a, "epoch"
+    return np.arange(n, dtype=np.float64), "record"

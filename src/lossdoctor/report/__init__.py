@@ -1,0 +1,23 @@
+"""Reports: the only part of lossdoctor, with ``cli.py``, that writes for people.
+
+- :mod:`.titles`: human titles for the taxonomy's ids (no dependencies).
+- :mod:`.terminal`: the rich terminal report, ``render(diagnoses, console)``.
+
+Importing this package does not import rich: :func:`render` loads it on first use, so the
+JSON output and the command's start-up stay fast.
+"""
+
+from __future__ import annotations
+
+from .titles import CAUSE_TITLES, SYMPTOM_TITLES, cause_title, symptom_title
+
+
+def render(diagnoses, console=None) -> None:
+    """Render one diagnosis or a list of them to ``console`` (a ``rich.console.Console``;
+    stdout when omitted). See :func:`lossdoctor.report.terminal.render`."""
+    from .terminal import render as _render
+
+    _render(diagnoses, console)
+
+
+__all__ = ["render", "cause_title", "symptom_title", "CAUSE_TITLES", "SYMPTOM_TITLES"]

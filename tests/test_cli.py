@@ -1,0 +1,297 @@
+"""The ``lossdoctor`` command through its real entry points: ``python -m lossdoctor`` and the
+installed console script, on small logs written here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lossdoctor
+from lossdoctor import cli
+from lossdoctor.core import CAUSES, SCHEMA, SYMPTOMS, VERDICTS
+
+SCRIPT = shutil.which("lossdoctor", path=str(Path(sys.executable).parent)) or shutil.which("lossdoctor")
+ENTRY_POINTS = {
+    "module": [sys.executable, "-m", "lossdoctor"],
+    "script": [SCRIPT] if SCRIPT else None,
+}
+TIMEOUT = 60
+
+
+def _env(**extra: str) -> dict[str, str]:
+    # The report's look must not depend on the terminal settings of whoever runs the tests.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FORCE_COLOR", "NO_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE",
+                        "TTY_INTERACTIVE")}
+    env.update(extra)
+    return env
+
+
+def lossdoctor_cmd(*args: str, via: str = "module", env: dict | None = None):
+    base = ENTRY_POINTS[via]
+    if base is None:
+        pytest.fail("the console script 'lossdoctor' is not installed next to this Python")
+    return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
+                          timeout=TIMEOUT, env=env or _env(), encoding="utf-8")
+
+
+# -- logs --------------------------------------------------------------------------------------
+def write_csv(path: Path, steps, loss) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["step,loss"] + [f"{int(s)},{v:.6g}" for s, v in zip(steps, loss)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def healthy_curve(n: int = 2000, seed: int = 0):
+    """A textbook run: exponential decay to a floor, small noise."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(n)
+    return steps, 2.3 * np.exp(-steps / (n / 6)) + 0.1 + rng.normal(0, 0.005, n)
+
+
+def diverging_curve(n: int = 600, seed: int = 0):
+    """Learning rate far too high: the loss falls briefly, then swings with a growing amplitude,
+    blows up and ends in NaN (divergence, oscillation and nan_inf all fit)."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(n)
+    loss = 2.3 * np.exp(-steps / 50) + 0.5
+    t = np.clip(steps - 100, 0, None)
+    loss = loss * np.exp(t / 60) * (1 + 0.8 * np.abs(np.sin(steps * 1.3))) + rng.normal(0, 0.01, n)
+    loss[-40:] = np.nan
+    return steps, loss
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("logs")
+    empty = d / "empty.csv"
+    empty.write_text("")
+    binary = d / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 64)
+    return {
+        "healthy": write_csv(d / "healthy.csv", *healthy_curve()),
+        "diverging": write_csv(d / "diverging.csv", *diverging_curve()),
+        "two_runs": _two_runs(d / "two_runs"),
+        "one_run": write_csv(d / "one_run" / "run_a" / "metrics.csv", *healthy_curve(seed=3)).parent.parent,
+        "empty": empty,
+        "binary": binary,
+        "missing": d / "no_such_log.csv",
+    }
+
+
+def _two_runs(root: Path) -> Path:
+    write_csv(root / "run_good" / "metrics.csv", *healthy_curve(seed=1))
+    write_csv(root / "run_bad" / "metrics.csv", *diverging_curve(seed=2))
+    return root
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+
+
+# -- exit codes --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via", ["module", "script"])
+def test_healthy_log_exits_0(logs, via):
+    r = lossdoctor_cmd("diagnose", logs["healthy"], via=via)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert r.stderr == ""  # nothing but the report: no warnings, no debugging output
+    assert "healthy.csv" in r.stdout and "Verdict:" in r.stdout and "healthy" in r.stdout
+
+
+@pytest.mark.parametrize("via", ["module", "script"])
+def test_diverging_log_exits_1(logs, via):
+    r = lossdoctor_cmd("diagnose", logs["diverging"], via=via)
+    assert r.returncode == 1, r.stderr + r.stdout
+    _no_traceback(r)
+    verdict = next(ln for ln in r.stdout.splitlines() if "Verdict:" in ln)
+    assert "healthy" not in verdict
+
+
+def test_missing_file_exits_2_with_one_line_on_stderr(logs):
+    r = lossdoctor_cmd("diagnose", logs["missing"])
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.startswith("lossdoctor: error: ") and "no_such_log.csv" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    _no_traceback(r)
+
+
+@pytest.mark.parametrize("kind", ["empty", "binary"])
+def test_unreadable_input_exits_2(logs, kind):
+    r = lossdoctor_cmd("diagnose", logs[kind], "--json")
+    assert r.returncode == 2
+    assert r.stdout == ""  # not even an empty JSON document
+    assert r.stderr.startswith("lossdoctor: error: ") and logs[kind].name in r.stderr
+    _no_traceback(r)
+
+
+def test_folder_without_logs_exits_2(tmp_path):
+    (tmp_path / "notes.md").write_text("# nothing to see\n")
+    r = lossdoctor_cmd("diagnose", tmp_path)
+    assert r.returncode == 2 and "error" in r.stderr
+    _no_traceback(r)
+
+
+def test_usage_errors_exit_2():
+    assert lossdoctor_cmd().returncode == 2  # no command: help on stderr
+    r = lossdoctor_cmd("diagnose")  # no path
+    assert r.returncode == 2 and "error" in r.stderr
+    assert lossdoctor_cmd("diagnose", "x.csv", "--width", "ten").returncode == 2
+    assert lossdoctor_cmd("no-such-command").returncode == 2
+
+
+def test_version():
+    r = lossdoctor_cmd("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"lossdoctor {lossdoctor.__version__}"
+
+
+# -- JSON --------------------------------------------------------------------------------------
+def _check_schema(doc: dict) -> None:
+    assert doc["schema"] == SCHEMA == "lossdoctor.diagnosis/1"
+    assert {"source", "healthy", "symptoms", "causes"} <= set(doc)
+    assert isinstance(doc["healthy"], bool)
+    for s in doc["symptoms"]:
+        assert {"id", "start", "end", "confidence", "summary"} <= set(s)
+        assert s["id"] in SYMPTOMS and 0 <= s["confidence"] <= 1 and s["start"] <= s["end"]
+    for c in doc["causes"]:
+        assert {"id", "verdict", "score", "evidence", "fix"} <= set(c)
+        assert c["id"] in CAUSES and c["verdict"] in VERDICTS and 0 <= c["score"] <= 1
+    scores = [c["score"] for c in doc["causes"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("via", ["module", "script"])
+def test_json_of_one_log_is_one_object_and_nothing_else(logs, via):
+    r = lossdoctor_cmd("diagnose", logs["healthy"], "--json", via=via)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)  # the whole of stdout is the document
+    assert isinstance(doc, dict)
+    _check_schema(doc)
+    assert doc["healthy"] is True and doc["symptoms"] == []
+    assert doc["source"].endswith("healthy.csv")
+
+
+def test_json_of_a_faulty_log_agrees_with_the_exit_code(logs):
+    r = lossdoctor_cmd("diagnose", logs["diverging"], "--json")
+    doc = json.loads(r.stdout)
+    _check_schema(doc)
+    assert r.returncode == 1 and doc["healthy"] is False and doc["symptoms"]
+    assert {s["id"] for s in doc["symptoms"]} & {"divergence", "nan_inf", "oscillation"}
+
+
+def test_json_of_a_folder_of_two_runs_is_an_array_of_two(logs):
+    r = lossdoctor_cmd("diagnose", logs["two_runs"], "--json")
+    docs = json.loads(r.stdout)
+    assert isinstance(docs, list) and len(docs) == 2
+    for doc in docs:
+        _check_schema(doc)
+    by_run = {Path(d["source"]).parent.name: d for d in docs}
+    assert set(by_run) == {"run_good", "run_bad"}
+    assert by_run["run_good"]["healthy"] is True and by_run["run_bad"]["healthy"] is False
+    assert r.returncode == 1  # symptoms in any run
+
+
+def test_json_of_a_folder_with_one_run_is_one_object(logs):
+    r = lossdoctor_cmd("diagnose", logs["one_run"], "--json")
+    assert r.returncode == 0, r.stderr
+    assert isinstance(json.loads(r.stdout), dict)
+
+
+def test_reader_warnings_go_into_the_json_not_the_output(tmp_path):
+    # a resumed run: the steps go back from 1000 to 500, which the readers repair and report
+    steps, loss = healthy_curve()
+    rows = ["step,loss"] + [f"{s},{v:.6g}" for s, v in zip(steps[:1000], loss[:1000])]
+    rows += [f"{s},{v:.6g}" for s, v in zip(steps[500:], loss[500:])]
+    log = tmp_path / "resumed.csv"
+    log.write_text("\n".join(rows) + "\n")
+    r = lossdoctor_cmd("diagnose", log, "--json")
+    assert r.returncode in (0, 1), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc.get("warnings"), "the reader's repair should be reported"
+    assert r.stderr == ""
+
+
+# -- the terminal report ----------------------------------------------------------------------
+def test_several_runs_render_one_section_each(logs):
+    r = lossdoctor_cmd("diagnose", logs["two_runs"])
+    assert r.returncode == 1
+    assert r.stdout.count("Verdict:") == 2 and "Summary of 2 runs" in r.stdout
+    assert "run_good" in r.stdout and "run_bad" in r.stdout
+
+
+def test_quiet_prints_one_line_per_run(logs):
+    r = lossdoctor_cmd("diagnose", logs["two_runs"], "--quiet")
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 2
+    assert any("run_good" in ln and "healthy" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_report_fits_the_width(logs, width):
+    r = lossdoctor_cmd("diagnose", logs["two_runs"], "--width", str(width))
+    assert r.stdout and max(len(ln) for ln in r.stdout.splitlines()) <= width
+
+
+def test_piped_and_no_color_output_is_plain(logs):
+    piped = lossdoctor_cmd("diagnose", logs["diverging"])
+    assert "\x1b[" not in piped.stdout
+    forced = lossdoctor_cmd("diagnose", logs["diverging"], env=_env(FORCE_COLOR="1"))
+    assert "\x1b[" in forced.stdout  # colour exists, so the next line tests --no-color
+    plain = lossdoctor_cmd("diagnose", logs["diverging"], "--no-color", env=_env(FORCE_COLOR="1"))
+    assert "\x1b[" not in plain.stdout and "Verdict:" in plain.stdout
+
+
+# -- in-process: errors nobody expected, start-up cost ----------------------------------------
+def _boom(path):
+    raise RuntimeError("the engine tripped\nsecond line")
+
+
+def test_unexpected_errors_are_one_line_naming_the_file(monkeypatch, capsys):
+    monkeypatch.setattr(lossdoctor, "diagnose_all", _boom)
+    assert cli.main(["diagnose", "some/run.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("lossdoctor: error: some/run.csv: unexpected RuntimeError: the engine tripped "
+                   "(rerun with --debug for the traceback)\n")
+
+
+@pytest.mark.parametrize("argv", [["--debug", "diagnose", "r.csv"], ["diagnose", "r.csv", "--debug"]])
+def test_debug_shows_the_traceback(monkeypatch, capsys, argv):
+    monkeypatch.setattr(lossdoctor, "diagnose_all", _boom)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "_boom" in err and err.endswith("the engine tripped\n")
+
+
+def test_log_errors_print_their_message(monkeypatch, capsys):
+    def refuse(path):
+        raise lossdoctor.LogError(f"{path}: line 3: not a number")
+
+    monkeypatch.setattr(lossdoctor, "diagnose_all", refuse)
+    assert cli.main(["diagnose", "r.csv", "--json"]) == 2
+    out = capsys.readouterr()
+    assert out.err == "lossdoctor: error: r.csv: line 3: not a number\n" and out.out == ""
+
+
+def test_json_does_not_import_rich(logs):
+    # rich costs ~70 ms of start-up; machines reading --json should not pay it
+    code = ("import sys; from lossdoctor.cli import main; rc = main(['diagnose', sys.argv[1], "
+            "'--json']); sys.stderr.write(str('rich' in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(logs["healthy"])], capture_output=True,
+                       text=True, timeout=TIMEOUT, env=_env())
+    assert r.stderr == "False", r.stderr
+    assert json.loads(r.stdout)["schema"] == SCHEMA
+
+
+def test_importing_the_cli_does_not_import_rich():
+    code = "import sys; import lossdoctor.cli; print('rich' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=_env())
+    assert r.stdout.strip() == "False", r.stdout + r.stderr

@@ -1,0 +1,140 @@
+"""Every detector: a positive case, a negative case and a noisy near-miss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from curves import diverging, flat, healthy, make_run, noisy, oscillating, plateau_drop, slow
+
+from lossdoctor.detect import detect
+
+
+def ids(run):
+    return [s.id for s in detect(run)]
+
+
+# -- positives, across resolutions: per-epoch (30 points), per-step (2000) and long (200k) -------------
+@pytest.mark.parametrize("n", [30, 2000, 200_000])
+def test_plateau_then_drop_positive(n):
+    run = make_run(noisy(plateau_drop(n), 0.03 if n <= 30 else 0.1))
+    sym = detect(run)[0]
+    assert sym.id == "plateau_then_drop"
+    assert 0.6 * n <= sym.end <= 0.85 * n  # the plateau ends where the curve breaks (70-80% of the run)
+    assert "held at 2.2" in sym.summary or "held at 2.3" in sym.summary
+
+
+@pytest.mark.parametrize("n", [30, 2000, 200_000])
+def test_healthy_curves_have_no_symptom(n):
+    assert ids(make_run(noisy(healthy(n), 0.03 if n <= 30 else 0.15))) == []
+
+
+def test_short_warmup_is_not_a_plateau():
+    y = np.concatenate([np.full(100, 2.3), healthy(1900)])
+    assert ids(make_run(noisy(y, 0.05))) == []
+
+
+def test_plateau_near_miss_plateau_too_short():
+    # held for only 15% of the run: a warm-up-like start, not the strange loss
+    assert "plateau_then_drop" not in ids(make_run(noisy(plateau_drop(2000, plateau_frac=0.12), 0.1)))
+
+
+def test_plateau_near_miss_small_drop():
+    # the "drop" is 10% of the level: not a sharp fall
+    assert "plateau_then_drop" not in ids(make_run(noisy(plateau_drop(2000, end=2.1), 0.05)))
+
+
+def test_slow_convergence_positive_and_negative():
+    assert ids(make_run(slow(2000))) == ["slow_convergence"]
+    assert ids(make_run(noisy(slow(2000), 0.1, seed=2))) == ["slow_convergence"]
+    assert "slow_convergence" not in ids(make_run(noisy(healthy(2000, tau_frac=0.25), 0.1)))
+
+
+def test_slow_convergence_near_miss_step_decay():
+    # a step-decay schedule: fast fall, flat, then a sharp late drop. Not slowness.
+    y = healthy(2000, tau_frac=0.05)
+    y[1000:] -= 0.05
+    y[1500:] -= 0.03
+    assert "slow_convergence" not in ids(make_run(noisy(y, 0.05)))
+
+
+def test_stagnation_positive_negative_near_miss():
+    assert ids(make_run(noisy(flat(2000), 0.05))) == ["stagnation"]
+    assert ids(make_run(flat(20) + 0.001 * np.sin(np.arange(20)))) == ["stagnation"]
+    # near miss: a 15% real improvement is progress, even if slow
+    y = np.linspace(2.3, 1.95, 2000)
+    assert "stagnation" not in ids(make_run(noisy(y, 0.03)))
+
+
+def test_oscillation_positive_negative_near_miss():
+    assert "oscillation" in ids(make_run(noisy(oscillating(), 0.05)))
+    assert "oscillation" not in ids(make_run(noisy(healthy(), 0.2)))
+    # near miss: gentle ripples of 3% of the level are not large swings
+    assert "oscillation" not in ids(make_run(noisy(oscillating(amp=0.04), 0.02)))
+
+
+def test_oscillation_epoch_level():
+    y = 1.0 + 0.4 * (np.arange(20) % 2) + np.linspace(0.5, 0, 20)
+    assert "oscillation" in ids(make_run(y, unit="epoch"))
+
+
+def test_spikes_positive_negative_near_miss():
+    base = noisy(healthy(), 0.05)
+    y = base.copy()
+    y[[500, 1300]] = 3.0
+    s = [x for x in detect(make_run(y)) if x.id == "spikes"]
+    assert s and s[0].start == 500 and "2 spike" in s[0].summary
+    assert "spikes" not in ids(make_run(base))
+    # near miss: a late hard batch at 3x a tiny late loss is mini-batch noise, not a spike
+    z = base.copy()
+    z[1800] = 3 * z[1800]
+    assert "spikes" not in ids(make_run(z))
+
+
+def test_divergence_positive_negative_near_miss():
+    assert ids(make_run(noisy(diverging(), 0.05)))[0] == "divergence"
+    assert "divergence" not in ids(make_run(noisy(healthy(), 0.1)))
+    # near miss: a rebound of 30% from the low, well below the start
+    y = healthy(2000)
+    y[1500:] += np.linspace(0, 0.03, 500)
+    assert "divergence" not in ids(make_run(noisy(y, 0.02)))
+
+
+def test_nan_inf_positive_negative_and_secondary():
+    y = healthy(100)
+    y[60:] = np.nan
+    s = detect(make_run(y))[0]
+    assert s.id == "nan_inf" and s.start == 60 and s.confidence == 1.0
+    assert "nan_inf" not in ids(make_run(healthy(100)))
+    v = np.linspace(2.0, 1.0, 10)
+    v[:2] = np.nan  # a NaN validation metric: reported, with less confidence
+    s = [x for x in detect(make_run(healthy(100), val=v)) if x.id == "nan_inf"][0]
+    assert s.confidence < 1.0 and "val_loss" in s.summary
+
+
+def test_overfitting_positive_negative_near_miss():
+    tr = noisy(healthy(2000), 0.05)
+    up = np.concatenate([np.linspace(2.0, 0.7, 10), np.linspace(0.72, 1.1, 10)])
+    assert "overfitting" in ids(make_run(tr, val=up))
+    down = np.linspace(2.0, 0.6, 20)
+    assert "overfitting" not in ids(make_run(tr, val=down))
+    # near miss: validation flat at its minimum with 1% wiggle
+    wiggle = np.concatenate([np.linspace(2.0, 0.7, 10), 0.7 + 0.007 * (np.arange(10) % 2)])
+    assert "overfitting" not in ids(make_run(tr, val=wiggle))
+
+
+def test_generalization_delay_positive_negative():
+    tr = healthy(2000, tau_frac=0.05)
+    val = np.concatenate([np.full(14, 2.3), np.linspace(2.3, 0.5, 6)])
+    assert "generalization_delay" in ids(make_run(tr, val=val))
+    assert "generalization_delay" not in ids(make_run(tr, val=healthy(20, tau_frac=0.1) + 0.2))
+
+
+def test_log_scale_losses_and_offsets():
+    # the same healthy shape at a 1e-4 scale and with a +100 offset stays healthy; a plateau stays a plateau
+    assert ids(make_run(noisy(healthy() * 1e-4, 0.1))) == []
+    assert ids(make_run(plateau_drop() * 1e-4)) == ["plateau_then_drop"]
+
+
+def test_ten_million_points_run_in_bounded_time():
+    run = make_run(noisy(plateau_drop(2_000_000), 0.1))
+    assert ids(run) == ["plateau_then_drop"]
