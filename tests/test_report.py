@@ -85,10 +85,14 @@ def test_every_taxonomy_id_has_its_own_title():
     assert set(VERDICTS) <= set(T.VERDICT_STYLE)
 
 
-def test_titles_fall_back_to_words_and_prefer_the_causes_own_title():
+def test_titles_fall_back_to_the_causes_own_title_then_to_words():
     assert symptom_title("new_shape") == "New shape"
     assert cause_title("lr_too_low") == "Learning rate too low"
-    assert cause_title(Cause("lr_too_low", "likely", 0.9, title="LR far too small")) == "LR far too small"
+    # the table's short titles fit the layout; an id it lacks uses the engine's title
+    assert cause_title(Cause("lr_too_low", "likely", 0.9, title="learning rate far too small")) \
+        == "Learning rate too low"
+    assert cause_title(Cause("new_cause", "likely", 0.9, title="a new cause")) == "A new cause"
+    assert cause_title(Cause("new_cause", "likely", 0.9)) == "New cause"
 
 
 # -- one faulty run ----------------------------------------------------------------------------
@@ -201,7 +205,7 @@ def test_undecided_runs_name_the_possible_causes():
 
 
 def test_quiet_prints_one_line_per_run():
-    console = Console(record=True, width=WIDTH, file=io.StringIO())
+    console = Console(record=True, width=50, file=io.StringIO())  # narrower than the lines
     T.render_quiet([faulty(), healthy()], console)
     lines = console.export_text().splitlines()
     assert len(lines) == 2
@@ -276,12 +280,22 @@ def test_a_diagnosis_without_its_run_renders_from_its_own_fields():
     assert "no known cause fits" in out
 
 
-def test_many_hparams_are_cut_and_counted():
+@pytest.mark.parametrize("width", [80, 120])
+def test_many_hparams_are_cut_and_counted(width):
     run = _run([0, 1], [1.0, 0.5])
-    run = Run(run.source, run.series, hparams={f"k{i}": "v" * 60 for i in range(12)} | {"lr": 0.1},
-              meta=run.meta)
-    out = to_text(Diagnosis("r.csv", True, (), (), run=run))
-    assert "lr=0.1" in out and "(+ 5 more)" in out and "…" in out and "v" * 60 not in out
+    hp = {f"k{i:02d}": "v" * 60 for i in range(12)} | {"lr": 0.1}
+    run = Run(run.source, run.series, hparams=hp, meta=run.meta)
+    out = to_text(Diagnosis("r.csv", True, (), (), run=run), width=width)
+    lines = out.splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.strip().startswith("hparams"))
+    end = lines.index("", i)  # the header ends with a blank line
+    assert end - i <= T.HEADER_LINES
+    block = " ".join(ln.strip() for ln in lines[i:end])
+    assert block.startswith("hparams  lr=0.1, k00=")  # the learning rate first
+    assert "v" * 60 not in out and "…" in out  # long values cut
+    shown = block.count("=")
+    more = int(block.split("(+ ")[1].split(" more)")[0])
+    assert shown + more == len(hp) and shown >= 2
 
 
 def test_ten_million_points_render_fast():
@@ -352,3 +366,21 @@ def test_where():
     assert T.where(0, 1380, "step") == "steps 0–1,380"
     assert T.where(3, 3, "epoch") == "epoch 3"
     assert T.where(0.5, 2.25, "epoch") == "epochs 0.5–2.25"
+
+
+def test_causes_dismissed_with_the_same_words_share_one_row():
+    generic = ("does not usually produce what this run shows (divergence)",)
+    causes = (Cause("lr_too_high", "likely", 0.8, ("the loss swings by 40%",), "lower the lr"),
+              Cause("dead_relu", "unlikely", 0.15, generic, "reinit"),
+              Cause("data_problem", "unlikely", 0.15, generic, "check the data"),
+              Cause("stuck_plateau", "unlikely", 0.15, generic),
+              Cause("vanishing_gradients", "unlikely", 0.15, ("grad norm is flat",)),
+              Cause("lr_too_low", "ruled_out", 0.0, generic))
+    out = to_text(Diagnosis("x.csv", False, (Symptom("divergence", 0, 9, 0.9, ""),), causes))
+    assert out.count(generic[0]) == 2  # once for the three unlikely, once for the ruled out
+    lines = out.splitlines()
+    rows = [n for n, ln in enumerate(lines) if "unlikely" in ln]
+    assert len(rows) == 2  # the shared row and vanishing_gradients with its own evidence
+    shared = "\n".join(lines[rows[0]:rows[0] + 4])
+    assert all(cid in shared for cid in ("dead_relu", "data_problem", "stuck_plateau"))
+    assert "grad norm is flat" in out and "lower the lr" in out

@@ -1,9 +1,11 @@
 """``overfitting``: training loss keeps falling while validation loss rises.
 
-Validation loss (smoothed) ends at least :data:`MIN_RISE` above its minimum, more than
-:data:`NOISE_K` noise units, its minimum is not at the very end, and the training loss fell
-by at least :data:`TRAIN_FALL` after that minimum. Needs a validation series with at least
-four points.
+Validation loss (smoothed) ends above its minimum by at least :data:`MIN_RISE` and by more
+than :data:`NOISE_K` noise units, its minimum is not at the very end, and the training loss did
+not rise after it. A small rise (under :data:`CLEAR_RISE`) counts only when the gap between
+validation and training widened by :data:`GAP_WIDENING` or more (the onset of overfitting, not
+a validation loss that merely levelled off). Needs a validation series with four points or more.
+Known false positives: a validation set much smaller than usual wobbles as much as this.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from ..core import Symptom
 from .curve import fmt, fmt_step
 
 ID = "overfitting"
-MIN_RISE = 0.05
-NOISE_K = 2.0
-TRAIN_FALL = 0.03
+MIN_RISE = 0.03
+CLEAR_RISE = 0.1
+NOISE_K = 1.5
+GAP_WIDENING = 0.25
+#: The training loss may wobble up this much (relative to its own drop) and still count as falling.
+TRAIN_SLACK = 0.05
 
 
 def detect(cx) -> Symptom | None:
@@ -29,15 +34,18 @@ def detect(cx) -> Symptom | None:
     if i_min >= ys.size - 1:
         return None
     rise = vend - vmin
-    if rise < MIN_RISE * max(abs(vmin), 1e-12) or rise < NOISE_K * v.level_noise:
+    rel = rise / max(abs(vmin), 1e-12)
+    if rel < MIN_RISE or rise < NOISE_K * v.level_noise:
         return None
     s_min = float(v.bin_steps[i_min])
     train_at_min = float(np.interp(s_min, t.bin_steps, t.ys))
-    if t.end > train_at_min - TRAIN_FALL * abs(train_at_min):
+    if t.end > train_at_min + TRAIN_SLACK * max(t.start - t.low, 1e-12):
         return None
-    rel = rise / max(abs(vmin), 1e-12)
+    gap0, gap1 = vmin - train_at_min, vend - t.end
+    if rel < CLEAR_RISE and not (gap0 > 0 and gap1 >= (1 + GAP_WIDENING) * gap0):
+        return None
     conf = float(np.clip(0.5 + rel, 0.5, 0.97))
     return Symptom(ID, s_min, v.last_step, conf,
                    f"validation loss rose {100 * rel:.0f}% from its minimum {fmt(vmin)} at step "
-                   f"{fmt_step(s_min)} to {fmt(vend)} while training loss fell from {fmt(train_at_min)} "
+                   f"{fmt_step(s_min)} to {fmt(vend)} while training loss went from {fmt(train_at_min)} "
                    f"to {fmt(t.end)}", {"val_rise": rel, "val_min_step": s_min})

@@ -23,9 +23,22 @@ def diagnose(path_or_run: str | os.PathLike | Run) -> Diagnosis:
 
 def diagnose_all(path: str | os.PathLike) -> list[Diagnosis]:
     """One diagnosis per run found under ``path`` (a file gives one)."""
+    import dataclasses
+
+    from ..core import LogError
     from ..readers import read_all
 
-    return [run_diagnosis(r) for r in read_all(path)]
+    out, skipped = [], []
+    for run in read_all(path):
+        try:
+            out.append(run_diagnosis(run))
+        except LogError as exc:  # one run without a loss must not cost the others
+            skipped.append(str(exc))
+    if not out:
+        raise LogError("; ".join(skipped))
+    if skipped:
+        out[0] = dataclasses.replace(out[0], warnings=out[0].warnings + tuple(f"skipped: {s}" for s in skipped))
+    return out
 
 
 __all__ = ["diagnose", "diagnose_all"]

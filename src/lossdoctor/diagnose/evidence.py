@@ -30,6 +30,20 @@ TYPICAL_LR = {
 TYPICAL_LR_UNKNOWN = (1e-5, 1.0)
 
 
+#: Long internal series are reduced to this many bin medians before fitting trends.
+THIN_TO = 2000
+
+
+def thin(s: Series, n: int = THIN_TO) -> Series:
+    """Bin medians of a long series (a trend fit on 1M points costs more than it tells)."""
+    m = len(s) // n
+    if m <= 1:
+        return s
+    k = (len(s) // m) * m
+    return Series(s.name, s.steps[:k].reshape(-1, m)[:, m // 2],
+                  np.median(s.values[:k].reshape(-1, m), axis=1))
+
+
 class Evidence:
     def __init__(self, run: Run, cx: Context, symptoms: list[Symptom]):
         self.run = run
@@ -209,6 +223,7 @@ class Evidence:
         s = self.series(S.GRAD_NORM)
         if s is None or len(s) < 8:
             return None
+        s = thin(s)
         v = np.maximum(s.values, 1e-30)
         k = max(2, v.size // 10)
         first, last = float(np.median(v[:k])), float(np.median(v[-k:]))

@@ -61,7 +61,7 @@ def sniff(path: Path, head: bytes) -> float:
     if not lines or lines[0].lstrip()[:1] in ("{", "[", "<"):
         return 0.0
     delim = _delimiter(lines)
-    header = [c.strip() for c in _split(lines[0], delim)]
+    header = [c.strip().strip('"') for c in _split(lines[0], delim) or []]
     loss_like = any(_is_loss_name(c) for c in header)
     if len(lines) == 1:  # a header longer than the head, or a header-only file
         return 0.3 if loss_like and len(header) >= 2 else 0.0
@@ -73,7 +73,7 @@ def sniff(path: Path, head: bytes) -> float:
     rows = [_split(ln, delim) for ln in lines[1:]]
     if len(header) < 2 and not loss_like:
         return 0.0
-    if _agreement(rows, len(header)) < SNIFF_AGREEMENT:
+    if _agreement(rows, len(header), _decimal(delim, lines)) < SNIFF_AGREEMENT:
         return 0.0
     score = 0.55
     if loss_like:
@@ -83,12 +83,12 @@ def sniff(path: Path, head: bytes) -> float:
     return min(score, 0.95)
 
 
-def _agreement(rows: list[list[str]], width: int) -> float:
+def _agreement(rows: list[list[str] | None], width: int, decimal: str = ".") -> float:
     """Share of rows that have the header's width and hold only numbers or empty cells."""
     if not rows:
         return 0.0
-    good = sum(1 for r in rows if len(r) == width
-               and all(not c.strip() or _is_number(c) for c in r)
+    good = sum(1 for r in rows if r is not None and len(r) == width
+               and all(not c.strip() or _is_number(c, decimal) for c in r)
                and any(c.strip() for c in r))
     return good / len(rows)
 
@@ -136,7 +136,7 @@ def _read_buffer(path: Path, buf) -> Run:
     if not names or not re.search(rb"\S", body):
         raise LogError(f"{path}: header only, no data rows")
 
-    decimal = "," if delim == ";" and len(sample) > 1 and "," in sample[1] else "."
+    decimal = _decimal(delim, sample)
     cols = None
     if delim != WHITESPACE:
         cols = _read_arrow(body, names, delim, decimal, path, first_line, warnings)
@@ -371,6 +371,11 @@ def _delimiter(lines: list[str]) -> str:
     if best is not None:
         return best
     return WHITESPACE if len(header.split()) > 1 else ","
+
+
+def _decimal(delim: str, lines: list[str]) -> str:
+    """Semicolon-separated files from locales that write 0,5 for a half."""
+    return "," if delim == ";" and len(lines) > 1 and "," in lines[1] else "."
 
 
 def _split(line: str, delim: str) -> list[str] | None:

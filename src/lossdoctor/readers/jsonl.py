@@ -112,7 +112,7 @@ def read(path: Path) -> Run:
     acc = _Records()
     for rec in records:
         acc.add(rec)
-    if not acc.cols:
+    if not any(recs for recs, _ in acc.cols.values()):
         raise LogError(f"{path}: no numeric values in any record")
 
     axis, step_unit = _axis(acc.steps, acc.epochs, path, warnings)

@@ -33,8 +33,9 @@ printed interleaved into one file are read as one.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -140,54 +141,95 @@ def read(path: Path) -> Run:
         raise LogError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
     if b"\x00" in data[:4096]:
         raise LogError(f"{path}: binary content, not a text log")
-    text = data.decode("utf-8", errors="replace")
-    return parse(text, path)
+    return parse(data.decode("utf-8", errors="replace"), path)
 
 
-class _Rec:
-    __slots__ = ("line", "step", "step_of", "epoch", "values", "partial", "loss")
+_METRIC, _EPOCH, _STEP = 0, 1, 2
+# Numbers as the parser sees them, for line templates: "step=120 loss=2.3" and
+# "step=121 loss=2.2" share the template "step=# loss=#", whose regex scan is done once.
+_TOKEN = re.compile(r"(?=[-+.\d])(?<![\w.])([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
+_NANINF = re.compile(r"(?i)nan|inf")
+# Templates kept; logs have few distinct line shapes, and each prose line makes its own.
+MAX_TEMPLATES = 20_000
+_SLOW = ()  # marker: this template cannot stand for other lines, scan each one in full
 
-    def __init__(self, line, step, step_of, epoch, values, partial):
-        self.line, self.step, self.step_of, self.epoch = line, step, step_of, epoch
-        self.values, self.partial = values, partial
-        self.loss = any(_is_loss(k) for k in values)
+
+class _Spec(NamedTuple):
+    """Where one metric sits on a line: character spans, or token indices once planned."""
+
+    name: str
+    kind: int
+    val: Any
+    of: Any = None
+    sub_k: Any = None
+    sub_n: Any = None
+    acc: str | None = None  # "pct": "83.1%"; "of": "9898/10000"
+    key: tuple[int, int] = (0, 0)
+
+
+class _Table:
+    """What the lines said, one row per metric line: its step/epoch (own or inherited) and,
+    per metric name, which rows logged it with which value."""
+
+    def __init__(self) -> None:
+        self.step: list[float] = []
+        self.step_of: list[float] = []
+        self.epoch: list[float] = []
+        self.partial: list[bool] = []
+        self.cols: dict[str, tuple[list[int], list[float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.step)
 
 
 def parse(text: str, source: str | Path = "<text>") -> Run:
-    """Parse terminal output already in memory (``read`` for a file)."""
-    records: list[_Rec] = []
+    """Parse terminal output already in memory (:func:`read` for a file)."""
+    tab = _Table()
     hparams_raw: dict[str, Any] = {}
     planned: dict[str, int] = {}
-    step = step_of = epoch = None
+    nan = float("nan")
+    step = step_of = epoch = nan
     started = False
-    last_line = ""
-    for lineno, line in enumerate(text.split("\n"), 1):
+    plans: dict[str, tuple] = {}
+    lines = text.split("\n")
+    for line in lines:
         if "\r" in line or "\x08" in line:
             line = _last_piece(line)
         if "\x1b" in line:
             line = _ANSI.sub("", line)
-        if line.strip():
-            last_line = line
-        if not _CANDIDATE.search(line):
-            continue
-        pairs = _pairs(line)
+        parts = _TOKEN.split(line)
+        if len(parts) == 1 and not _NANINF.search(line):
+            continue  # no number on the line
+        tpl = "\x00".join(parts[0::2])
+        plan = plans.get(tpl)
+        if plan is None:
+            specs = _scan(line)
+            plan = _index(specs, parts)
+            if len(plans) < MAX_TEMPLATES:
+                plans[tpl] = _SLOW if plan is None else plan
+            pairs = _values(specs, line) if plan is None else _read_plan(plan, parts[1::2])
+        elif plan is _SLOW:
+            pairs = _values(_scan(line), line)
+        else:
+            pairs = _read_plan(plan, parts[1::2])
         if not pairs:
             continue
         metrics: dict[str, float] = {}
         own_step = own_epoch = None
-        for name, value, of, sub in pairs:
-            if name in _EPOCH_KEYS:
+        lossy = False
+        for name, kind, value, of in pairs:
+            if kind == _EPOCH:
                 if own_epoch is None:
-                    own_epoch = value + (sub if sub is not None else 0.0)
+                    own_epoch = value
                     if of:
                         planned.setdefault("epochs", of)
-            elif name in _STEP_KEYS:
+            elif kind == _STEP:
                 if own_step is None:
-                    own_step, step_of = value, of
+                    own_step, step_of = value, (of or nan)
             elif name not in metrics:
                 metrics[name] = value
-        if not started and own_step is None and own_epoch is None and not any(
-                _is_loss(k) for k in metrics):
+                lossy = lossy or _is_loss(name)
+        if not started and own_step is None and own_epoch is None and not lossy:
             for k, v in metrics.items():  # a printed config before training starts
                 hparams_raw.setdefault(k, int(v) if v.is_integer() else v)
             continue
@@ -197,25 +239,38 @@ def parse(text: str, source: str | Path = "<text>") -> Run:
         if own_step is not None:
             step = own_step
         if metrics:
-            records.append(_Rec(lineno, step, step_of if own_step is not None else None, epoch,
-                                metrics, _partial_bar(line)))
+            row = len(tab.step)
+            tab.step.append(step)
+            tab.step_of.append(step_of if own_step is not None else nan)
+            tab.epoch.append(epoch)
+            tab.partial.append(_partial_bar(line))
+            cols = tab.cols
+            for k, v in metrics.items():
+                col = cols.get(k)
+                if col is None:
+                    col = cols[k] = ([], [])
+                col[0].append(row)
+                col[1].append(v)
     warnings: list[str] = []
-    bar = _bar_state(last_line)
+    bar = _bar_state(_last_line(lines))
     if bar is not None and bar[0] < bar[1]:
         warnings.append(f"{source}: the log ends inside an unfinished progress bar "
                         f"({bar[0]}/{bar[1]}): the run was stopped mid-epoch")
-    if any(r.loss and not r.partial for r in records):
-        records = [r for r in records if not r.partial]
-    if not any(r.loss for r in records):
-        raise LogError(f"{source}: no loss values found (looked for lines such as "
-                       f"'epoch 3 loss: 0.41' or 'step=120 loss=2.3')")
-    _globalize_steps(records)
-    raw, unit = _columns(records)
+    raw, unit = _columns(tab, source)
     hparams = canonicalize(hparams_raw) if hparams_raw else {}
     for k, v in planned.items():
         hparams.setdefault(k, v)
     return series_to_run(source, raw, FORMAT, hparams=hparams, warnings=warnings,
-                         step_unit=unit, meta={"records": len(records)})
+                         step_unit=unit, meta={"lines": len(lines)})
+
+
+def _last_line(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if "\r" in line or "\x08" in line:
+            line = _last_piece(line)
+        if line.strip():
+            return _ANSI.sub("", line)
+    return ""
 
 
 def _last_piece(line: str) -> str:
@@ -226,15 +281,14 @@ def _last_piece(line: str) -> str:
     return ""
 
 
-def _pairs(line: str) -> list[tuple[str, float, int | None, float | None]]:
-    """(name, value, total-after-slash, progress-inside-epoch) for each metric on a line, in
-    the order they appear."""
-    found: list[tuple[int, tuple]] = []
+def _scan(line: str) -> list[_Spec]:
+    """Every metric on a line, in the order they appear (the regex path)."""
+    found: list[_Spec] = []
     taken: list[tuple[int, int]] = []
     for m in _SEP_PAIR.finditer(line):
-        p = _pair(line, m)
-        if p is not None:
-            found.append((m.start(), p))
+        sp = _spec(line, m)
+        if sp is not None:
+            found.append(sp)
             taken.append(m.span())
     for m in _SPACE_PAIR.finditer(line):
         s, e = m.span()
@@ -243,41 +297,93 @@ def _pairs(line: str) -> list[tuple[str, float, int | None, float | None]]:
         before = line[:s].rstrip()
         if before and before[-1].isalpha():
             continue  # "saved with accuracy 93.4%": prose, not a metric
-        p = _pair(line, m)
-        if p is not None:
-            found.append((s, p))
+        sp = _spec(line, m)
+        if sp is not None:
+            found.append(sp)
     if not found:
-        return []
-    found.sort(key=lambda t: t[0])
-    out = [p for _, p in found]
+        return found
+    found.sort(key=lambda sp: sp.key)
     split = _split_of(line)
     if split is not None:
-        out = [(_with_split(n, split), v, of, sub) for n, v, of, sub in out]
-    return out
+        found = [sp._replace(name=_with_split(sp.name, split)) for sp in found]
+    return found
 
 
-def _pair(line: str, m: re.Match) -> tuple[str, float, int | None, float | None] | None:
+def _spec(line: str, m: re.Match) -> _Spec | None:
     name = _name(m.group("key"))
     if name in _NOISE_KEYS:
         return None
-    axis = name in _EPOCH_KEYS or name in _STEP_KEYS
-    if m.group("br") and not axis:
+    kind = _EPOCH if name in _EPOCH_KEYS else _STEP if name in _STEP_KEYS else _METRIC
+    if m.group("br") and kind == _METRIC:
         return None  # "Mean: [0.49 0.48 0.45]" is a list, not a metric
-    value = float(m.group("val"))
-    of = int(m.group("of")) if m.group("of") else None
-    sub = None
-    if name in _EPOCH_KEYS:
+    of = m.span("of") if m.group("of") else None
+    sub_k = sub_n = acc = None
+    if kind == _EPOCH:
         s = _SUB_EPOCH.match(line, m.end())
-        if s and int(s.group(2)) > 0:
-            sub = int(s.group(1)) / int(s.group(2))
-    elif not axis and any(w in name for w in _ACC_WORDS):
-        if m.group("pct"):
-            value /= PERCENT
-        elif of:
-            value /= of  # "Accuracy: 9898/10000"
-    return name, value, of, sub
+        if s:
+            sub_k, sub_n = s.span(1), s.span(2)
+    elif kind == _METRIC and any(w in name for w in _ACC_WORDS):
+        acc = "pct" if m.group("pct") else "of" if of else None
+    return _Spec(name, kind, m.span("val"), of, sub_k, sub_n, acc, m.span("key"))
 
 
+def _index(specs: list[_Spec], parts: list[str]) -> tuple[_Spec, ...] | None:
+    """The specs with spans replaced by token indices, or None when the line's template cannot
+    stand for other lines (a number inside a key, a value the tokenizer cuts differently)."""
+    where: dict[tuple[int, int], int] = {}
+    pos = 0
+    for i, part in enumerate(parts):
+        if i % 2:
+            where[(pos, pos + len(part))] = i // 2
+        pos += len(part)
+    out = []
+    for sp in specs:
+        ks, ke = sp.key
+        if any(ks <= ts < ke for ts, _ in where):
+            return None
+        spans = (sp.val, sp.of, sp.sub_k, sp.sub_n)
+        idx = [None if x is None else where.get(x) for x in spans]
+        if any(i is None and x is not None for i, x in zip(idx, spans)):
+            return None
+        out.append(sp._replace(val=idx[0], of=idx[1], sub_k=idx[2], sub_n=idx[3]))
+    return tuple(out)
+
+
+def _read_plan(plan: tuple[_Spec, ...], nums: list[str]) -> list[tuple[str, int, float, Any]]:
+    out = []
+    for name, kind, vi, oi, ki, ni, acc, _ in plan:
+        if oi is None and ki is None and acc is None:
+            out.append((name, kind, float(nums[vi]), None))
+            continue
+        of = int(nums[oi]) if oi is not None else None
+        k = int(nums[ki]) if ki is not None else 0
+        n = int(nums[ni]) if ni is not None else 0
+        out.append((name, kind, _adjust(acc, float(nums[vi]), of, k, n), of))
+    return out
+
+
+def _values(specs: list[_Spec], line: str) -> list[tuple[str, int, float, Any]]:
+    out = []
+    for sp in specs:
+        value = float(line[sp.val[0]:sp.val[1]])
+        of = int(line[sp.of[0]:sp.of[1]]) if sp.of is not None else None
+        k = int(line[sp.sub_k[0]:sp.sub_k[1]]) if sp.sub_k is not None else 0
+        n = int(line[sp.sub_n[0]:sp.sub_n[1]]) if sp.sub_n is not None else 0
+        out.append((sp.name, sp.kind, _adjust(sp.acc, value, of, k, n), of))
+    return out
+
+
+def _adjust(acc: str | None, value: float, of: int | None, sub_k: int, sub_n: int) -> float:
+    if sub_n > 0:  # "Train Epoch: 1 [640/60000 (1%)]" is epoch 1.0107
+        value += sub_k / sub_n
+    if acc == "pct":
+        value /= PERCENT
+    elif acc == "of" and of:
+        value /= of  # "Accuracy: 9898/10000"
+    return value
+
+
+@lru_cache(maxsize=4096)
 def _name(key: str) -> str:
     """A raw key as a column name that :func:`signals.canonical` understands."""
     joined = re.sub(r"[\s]+", "_", key.strip().lower())
@@ -308,90 +414,110 @@ def _with_split(name: str, split: str | None) -> str:
     return f"{split}_{name}"
 
 
+@lru_cache(maxsize=4096)
 def _is_loss(name: str) -> bool:
     return S.canonical(name) in (S.LOSS, S.VAL_LOSS) or name.endswith("loss")
 
 
 def _bar_state(line: str) -> tuple[int, int] | None:
-    m = _TQDM.search(line) or _KERAS_BAR.match(line)
+    m = (_TQDM.search(line) if "%|" in line else None) or _KERAS_BAR.match(line)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _partial_bar(line: str) -> bool:
+    if "%|" not in line and "/" not in line:
+        return False
     bar = _bar_state(line)
     return bar is not None and bar[0] < bar[1]
 
 
-def _globalize_steps(records: list[_Rec]) -> None:
-    """``Epoch [2/10], Step [100/600]`` counts batches inside the epoch: when the step only ever
-    goes back where the epoch changes, add up the epochs before it (their ``/600`` totals, or
-    their last step when no total is printed)."""
-    stepped = [r for r in records if r.step is not None]
-    resets = 0
-    for a, b in zip(stepped, stepped[1:]):
-        if b.step < a.step:
-            if b.epoch is None or b.epoch == a.epoch:
-                return  # a restart, not a per-epoch counter: keep the steps as logged
-            resets += 1
-    if not resets:
-        return
-    raw = [r.step for r in stepped]
-    offset, total = 0.0, None
-    for i, r in enumerate(stepped):
-        total = r.step_of or total
-        if i and raw[i] < raw[i - 1]:
-            offset += total or raw[i - 1]
-        r.step = raw[i] + offset
-
-
-def _columns(records: list[_Rec]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
-    key = _main_loss(records)
-    losses = [r for r in records if key in r.values]
-    if _usable(r.step for r in losses):
-        unit, axis = "step", [r.step for r in records]
-    elif _usable(r.epoch for r in losses):
-        unit, axis = "epoch", [r.epoch for r in records]
-    else:
-        unit, axis, i = "row", [], -1
-        for r in records:
-            if r in losses:
-                i += 1
-            axis.append(i if i >= 0 else None)
-    cols: dict[str, tuple[list[float], list[float]]] = {}
-    for r, x in zip(records, axis):
-        if x is None:
-            continue
-        for k, v in r.values.items():
-            st, va = cols.setdefault(k, ([], []))
-            st.append(x)
-            va.append(v)
-        if unit == "step" and r.epoch is not None:
-            st, va = cols.setdefault(S.EPOCH, ([], []))
-            if not st or st[-1] != x:
-                st.append(x)
-                va.append(r.epoch)
-    raw = {k: (np.asarray(s, float), np.asarray(v, float)) for k, (s, v) in cols.items()}
+def _columns(tab: _Table, source) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Pick the step axis and cut the table into per-name (steps, values)."""
+    n = len(tab)
+    partial = np.asarray(tab.partial, dtype=bool)
+    loss_keys = [k for k in tab.cols if _is_loss(k)]
+    if not loss_keys:
+        raise LogError(f"{source}: no loss values found (looked for lines such as "
+                       f"'epoch 3 loss: 0.41' or 'step=120 loss=2.3')")
+    keep = np.ones(n, dtype=bool)
+    if partial.any():
+        finished = np.zeros(n, dtype=bool)
+        for k in loss_keys:
+            finished[tab.cols[k][0]] = True
+        if (finished & ~partial).any():
+            keep = ~partial  # redraws of a bar count only when no finished bar logged a loss
+    cols = {}
+    for k, (rows, vals) in tab.cols.items():
+        rows_a = np.asarray(rows, dtype=np.int64)
+        ok = keep[rows_a]
+        if ok.any():
+            cols[k] = (rows_a[ok], np.asarray(vals, float)[ok])
+    step = _global_steps(np.asarray(tab.step, float), np.asarray(tab.step_of, float),
+                         np.asarray(tab.epoch, float))
+    epoch = np.asarray(tab.epoch, float)
+    main = _main_loss({k: len(v[0]) for k, v in cols.items() if _is_loss(k)})
+    main_rows = cols[main][0]
+    if _usable(step[main_rows]):
+        unit, axis = "step", step
+    elif _usable(epoch[main_rows]):
+        unit, axis = "epoch", epoch
+    else:  # the order of the loss lines; other lines belong to the loss line before them
+        unit = "row"
+        is_main = np.zeros(n, dtype=bool)
+        is_main[main_rows] = True
+        axis = (np.cumsum(is_main) - 1).astype(float)
+        axis[axis < 0] = np.nan
+    raw = {}
+    for k, (rows, vals) in cols.items():
+        x = axis[rows]
+        ok = np.isfinite(x)
+        if ok.any():
+            raw[k] = (x[ok], vals[ok])
+    if unit == "step" and S.EPOCH not in raw:
+        ok = np.isfinite(step) & np.isfinite(epoch) & keep
+        if ok.any():
+            s, e = step[ok], epoch[ok]
+            first = np.ones(s.size, dtype=bool)
+            first[1:] = s[1:] != s[:-1]
+            raw[S.EPOCH] = (s[first], e[first])
     return raw, unit
 
 
-def _main_loss(records: list[_Rec]) -> str:
+def _global_steps(step: np.ndarray, step_of: np.ndarray, epoch: np.ndarray) -> np.ndarray:
+    """``Epoch [2/10], Step [100/600]`` counts batches inside the epoch: when the step only ever
+    goes back where the epoch changes, add up the epochs before it (their ``/600`` totals, or
+    their last step when no total is printed)."""
+    has = np.flatnonzero(np.isfinite(step))
+    if has.size < 2:
+        return step
+    s, e = step[has], epoch[has]
+    back = np.flatnonzero(s[1:] < s[:-1]) + 1
+    if back.size == 0:
+        return step
+    if not np.all(np.isfinite(e[back]) & (e[back] != e[back - 1])):
+        return step  # a restart, not a per-epoch counter: keep the steps as logged
+    of = step_of[has]
+    known = np.where(np.isfinite(of), of, np.nan)
+    # the last printed total up to each point (forward fill)
+    idx = np.where(np.isfinite(known), np.arange(known.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    total = known[idx]
+    add = np.zeros(s.size)
+    prev_total = total[back - 1]
+    add[back] = np.where(np.isfinite(prev_total), prev_total, s[back - 1])
+    out = step.copy()
+    out[has] = s + np.cumsum(add)
+    return out
+
+
+def _main_loss(counts: dict[str, int]) -> str:
     """The loss column the axis is judged on: the most logged training loss (nanoGPT prints
     ``iter N: loss`` every step and ``step N: train loss`` at evaluations, on the same steps)."""
-    counts: dict[str, int] = {}
-    for r in records:
-        for k in r.values:
-            if _is_loss(k):
-                counts[k] = counts.get(k, 0) + 1
-    train = {k: n for k, n in counts.items() if S.canonical(k) == S.LOSS}
+    train = {k: c for k, c in counts.items() if S.canonical(k) == S.LOSS}
     pool = train or counts
     return max(pool, key=lambda k: (pool[k], -S.alias_rank(k)))
 
 
-def _usable(values) -> bool:
+def _usable(x: np.ndarray) -> bool:
     """Every loss line has this axis and no two loss lines in a row share a value."""
-    prev = object()
-    for v in values:
-        if v is None or v == prev:
-            return False
-        prev = v
-    return True
+    return bool(x.size) and bool(np.isfinite(x).all()) and bool((x[1:] != x[:-1]).all())

@@ -110,8 +110,8 @@ def render_quiet(diagnoses: Diagnosis | Sequence[Diagnosis], console: Console | 
     g = _glyphs(console)
     for dx in dxs:
         line = Text.assemble((_name(dx), "bold"), ": ")
-        line.append_text(_verdict(dx, g))
-        console.print(line)
+        line.append_text(_verdict(dx, g, hints=False))
+        console.print(line, soft_wrap=True)  # one run, one line, however long: grep-able
 
 
 def verdict_line(dx: Diagnosis, console: Console | None = None) -> Text:
@@ -458,20 +458,39 @@ def _causes_table(causes, g: _Glyphs) -> Table:
     table.add_column("verdict", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("cause, evidence and fix", ratio=1, overflow="fold")
-    for c in causes:
+    for group in _group_causes(causes):
+        c = group[0]
         vstyle = VERDICT_STYLE.get(c.verdict, "")
-        row_style = _ROW_STYLE.get(c.verdict, "")
+        title_style = "bold strike" if c.verdict == "ruled_out" else "bold"
         body = Text()
-        body.append(cause_title(c), style="bold " + ("strike" if c.verdict == "ruled_out" else ""))
-        body.append(f"  {c.id}", style="dim")
+        for i, member in enumerate(group):
+            if i:
+                body.append("\n")
+            body.append(cause_title(member), style=title_style)
+            body.append(f"  {member.id}", style="dim")
         for e in c.evidence:
             body.append(f"\n{g.bullet} {e}")
-        if c.fix and c.verdict not in ("unlikely", "ruled_out"):
+        if _shows_fix(c):
             body.append("\nfix: ", style="bold green")
             body.append(c.fix)
-        table.add_row(Text(verdict_title(c.verdict), style=vstyle),
-                      Text(f"{float(c.score):.2f}"), body, style=row_style or None)
+        table.add_row(Text(verdict_title(c.verdict), style=vstyle), Text(f"{float(c.score):.2f}"),
+                      body, style=_ROW_STYLE.get(c.verdict))
     return table
+
+
+def _shows_fix(c) -> bool:
+    return bool(c.fix) and c.verdict not in ("unlikely", "ruled_out")
+
+
+def _group_causes(causes) -> list[list]:
+    """Causes that would print the same row but for their name (same verdict, score, evidence
+    and shown fix) share one row, at the place of the first: a rules table often dismisses
+    eight causes with one sentence, and eight copies of it bury the two that matter."""
+    groups: dict[tuple, list] = {}
+    for c in causes:
+        key = (c.verdict, f"{float(c.score):.2f}", tuple(c.evidence), c.fix if _shows_fix(c) else "")
+        groups.setdefault(key if c.evidence else (id(c),), []).append(c)
+    return list(groups.values())
 
 
 def _warnings(dx: Diagnosis) -> list[str]:
@@ -482,7 +501,8 @@ def _warnings(dx: Diagnosis) -> list[str]:
     return list(seen)
 
 
-def _verdict(dx: Diagnosis, g: _Glyphs) -> Text:
+def _verdict(dx: Diagnosis, g: _Glyphs, hints: bool = True) -> Text:
+    """``✘ symptoms → likely cause(s)``; ``hints`` points to the sections above."""
     if dx.healthy:
         return Text.assemble((f"{g.ok} healthy", "bold green"), ": no symptoms found")
     t = Text()
@@ -502,10 +522,11 @@ def _verdict(dx: Diagnosis, g: _Glyphs) -> Text:
         t.append(f"{len(possible)} possible cause{'s' if len(possible) > 1 else ''}: ",
                  style="yellow")
         t.append(", ".join(c.id for c in possible))
-        if dx.missing:
+        if dx.missing and hints:
             t.append("; the missing evidence above would decide", style="dim")
     else:
-        t.append("no known cause fits; see the symptoms above", style="dim")
+        t.append("no known cause fits" + ("; see the symptoms above" if hints else ""),
+                 style="dim")
     return t
 
 

@@ -54,11 +54,12 @@ def symptom_title(symptom_id: str) -> str:
 
 
 def cause_title(cause) -> str:
-    """Title of a cause: the :class:`~lossdoctor.core.Cause`'s own ``title`` when the
-    diagnosis set one, else the table's. Accepts a Cause or a bare id."""
+    """Title of a cause (a :class:`~lossdoctor.core.Cause` or a bare id): the table's, which
+    is sized for the report's layout; for an id the table lacks, the Cause's own ``title``."""
     if isinstance(cause, str):
         return CAUSE_TITLES.get(cause) or _fallback(cause)
-    return getattr(cause, "title", "") or CAUSE_TITLES.get(cause.id) or _fallback(cause.id)
+    own = getattr(cause, "title", "")
+    return CAUSE_TITLES.get(cause.id) or (own[:1].upper() + own[1:]) or _fallback(cause.id)
 
 
 def verdict_title(verdict: str) -> str:

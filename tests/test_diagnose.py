@@ -1,0 +1,181 @@
+"""The rules table: the seed's reasoning from the curve alone, and internals that name the cause.
+
+Runs here are synthetic curves with internals shaped the way each cause shapes them; the
+really-trained runs are checked in test_scenarios.py and bench/accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from curves import flat, healthy, make_run, noisy, oscillating, plateau_drop
+
+import lossdoctor
+from lossdoctor.core import CAUSES, SCHEMA
+
+N = 2000
+T = np.arange(N, dtype=float)
+
+
+def verdicts(dx):
+    return {c.id: c.verdict for c in dx.causes}
+
+
+def likely(dx):
+    return sorted(c.id for c in dx.causes if c.verdict == "likely")
+
+
+def ptd_run(**extra):
+    hp = extra.pop("hparams", {})
+    return make_run(noisy(plateau_drop(N), 0.05), extra={k: (T, v) for k, v in extra.items()}, hparams=hp)
+
+
+def test_seed_quiz_from_the_curve_alone():
+    dx = lossdoctor.diagnose(make_run(noisy(plateau_drop(N), 0.05)))
+    v = verdicts(dx)
+    assert [s.id for s in dx.symptoms] == ["plateau_then_drop"]
+    for cause in ("regularization_too_strong", "lr_too_low", "stuck_plateau"):
+        assert v[cause] == "possible"
+    assert v["lr_too_high"] == "ruled_out"
+    reason = " ".join(dx.cause("lr_too_high").evidence)
+    assert "held still, then fell" in reason and "never rose by more than" in reason
+    assert likely(dx) == []
+    assert dx.missing  # says what to log to decide
+
+
+def test_every_cause_is_judged_and_sorted():
+    dx = lossdoctor.diagnose(make_run(noisy(plateau_drop(N), 0.05)))
+    assert sorted(c.id for c in dx.causes) == sorted(CAUSES)
+    scores = [c.score for c in dx.causes]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_lr_too_low_named_by_update_ratio_and_lr():
+    dx = lossdoctor.diagnose(ptd_run(update_ratio=np.full(N, 2e-6), grad_norm=np.full(N, 1.0),
+                                     hparams={"optimizer": "SGD", "lr": 1e-5}))
+    assert likely(dx) == ["lr_too_low"]
+    assert any("2.0e-06" in e for e in dx.cause("lr_too_low").evidence)
+
+
+def test_regularization_named_by_decay_share_and_shrinking_weights():
+    dx = lossdoctor.diagnose(ptd_run(wd_share=np.full(N, 0.85), weight_norm=np.linspace(10, 4, N),
+                                     update_ratio=np.full(N, 1e-3), hparams={"optimizer": "SGD", "lr": 0.05,
+                                                                             "weight_decay": 0.5}))
+    assert likely(dx) == ["regularization_too_strong"]
+    assert "0.05" in dx.cause("regularization_too_strong").fix
+
+
+def test_stuck_plateau_named_by_gradient_burst_with_normal_lr():
+    g = np.where(T < 1450, 1e-4, 5e-2)
+    dx = lossdoctor.diagnose(ptd_run(grad_norm=g, update_ratio=np.where(T < 1450, 1e-5, 2e-3),
+                                     wd_share=np.zeros(N), hparams={"optimizer": "SGD", "lr": 0.1}))
+    assert likely(dx) == ["stuck_plateau"]
+
+
+def test_lr_schedule_named_by_warmup_through_the_plateau():
+    lr = np.minimum(1.0, T / 1450) * 1e-3
+    dx = lossdoctor.diagnose(ptd_run(lr=lr, update_ratio=np.full(N, 1e-3)))
+    assert likely(dx) == ["lr_schedule"]
+
+
+def test_constant_lr_rules_out_the_schedule():
+    dx = lossdoctor.diagnose(ptd_run(lr=np.full(N, 1e-3)))
+    assert dx.cause("lr_schedule").verdict == "ruled_out"
+
+
+def test_healthy_with_warmup_and_cosine_is_healthy():
+    warm = 100
+    lr = np.where(T < warm, T / warm, 0.5 * (1 + np.cos(np.pi * (T - warm) / (N - warm)))) * 1e-3
+    y = np.concatenate([np.full(warm, 2.3), healthy(N - warm)])
+    dx = lossdoctor.diagnose(make_run(noisy(y, 0.1), extra={"lr": (T, lr)}))
+    assert dx.healthy and dx.symptoms == () and likely(dx) == []
+    assert json.loads(dx.to_json())["healthy"] is True
+
+
+def test_bad_initialization_from_loss_at_step_zero():
+    y = noisy(flat(N, 2.3), 0.02)
+    y[:50] = np.linspace(25.0, 2.3, 50)
+    dx = lossdoctor.diagnose(make_run(y, hparams={"num_classes": 10}))
+    assert dx.cause("bad_initialization").verdict == "likely"
+    assert any("ln(10)" in e for e in dx.cause("bad_initialization").evidence)
+
+
+def test_vanishing_gradients_from_layer_ratio():
+    run = make_run(noisy(flat(N), 0.02), extra={"grad_norm/net.0.weight": (T, np.full(N, 1e-6)),
+                                               "grad_norm/net.8.weight": (T, np.full(N, 1e-2))})
+    dx = lossdoctor.diagnose(run)
+    assert "vanishing_gradients" in likely(dx)
+
+
+def test_missing_zero_grad_from_linear_gradient_growth():
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"grad_norm": (T, 0.1 * (T + 1))}))
+    assert "missing_zero_grad" in likely(dx)
+    assert "exploding_gradients" not in likely(dx)
+
+
+def test_exploding_gradients_from_gradient_bursts():
+    y = noisy(healthy(), 0.05)
+    y[[700, 1400]] = 3.0
+    g = np.ones(N)
+    g[[700, 1400]] = 1e4
+    dx = lossdoctor.diagnose(make_run(y, extra={"grad_norm": (T, g)}))
+    assert "exploding_gradients" in likely(dx)
+
+
+def test_loss_misuse_from_the_double_softmax_floor():
+    floor = np.log(1 + 9 / np.e)
+    y = floor + (2.3 - floor) * np.exp(-T / (1.5 * N))
+    dx = lossdoctor.diagnose(make_run(noisy(y, 0.01), hparams={"num_classes": 10}))
+    assert dx.cause("loss_misuse").verdict in ("likely", "possible")
+    dx2 = lossdoctor.diagnose(make_run(noisy(floor + (2.3 - floor) * np.exp(-T / 200), 0.01),
+                                       hparams={"num_classes": 10, "output_activation": "softmax",
+                                                "loss": "CrossEntropyLoss"}))
+    assert dx2.healthy is True or dx2.cause("loss_misuse").verdict != "ruled_out"
+
+
+def test_overfitting_blames_memorisation():
+    val = np.concatenate([np.linspace(2.0, 0.7, 10), np.linspace(0.72, 1.1, 10)])
+    dx = lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), val=val, hparams={"weight_decay": 0.0}))
+    assert "insufficient_regularization" in likely(dx)
+
+
+def test_dead_relu_from_dead_share():
+    dx = lossdoctor.diagnose(make_run(noisy(flat(N), 0.02), extra={"dead_frac/net.1": (T, np.full(N, 0.8))}))
+    assert "dead_relu" in likely(dx)
+
+
+def test_lr_too_high_from_oversized_updates():
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"update_ratio": (T, np.full(N, 5e-2))},
+                                      hparams={"optimizer": "SGD", "lr": 5.0}))
+    assert likely(dx)[0] == "lr_too_high"
+
+
+def test_data_problem_when_weights_move_but_loss_stays_at_chance():
+    dx = lossdoctor.diagnose(make_run(noisy(flat(N, np.log(10)), 0.02), hparams={"num_classes": 10},
+                                      extra={"update_ratio": (T, np.full(N, 2e-3))}))
+    assert "data_problem" in likely(dx)
+
+
+def test_json_contract():
+    dx = lossdoctor.diagnose(make_run(noisy(plateau_drop(N), 0.05)))
+    d = json.loads(dx.to_json())
+    assert d["schema"] == SCHEMA == "lossdoctor.diagnosis/1"
+    assert set(d) >= {"schema", "source", "healthy", "symptoms", "causes"}
+    s = d["symptoms"][0]
+    assert set(s) >= {"id", "start", "end", "confidence", "summary"}
+    assert all(set(c) >= {"id", "verdict", "score", "evidence", "fix"} for c in d["causes"])
+    assert all(c["fix"] == "" for c in d["causes"] if c["verdict"] in ("ruled_out", "unlikely"))
+
+
+def test_no_loss_is_a_clear_error():
+    run = make_run(healthy(10))
+    run = lossdoctor.Run("x.csv", {"acc": run.loss}, {}, {"format": "csv"})
+    with pytest.raises(lossdoctor.LogError, match="no training loss"):
+        lossdoctor.diagnose(run)
+
+
+def test_too_short_runs_get_a_warning_not_a_verdict():
+    dx = lossdoctor.diagnose(make_run([2.3, 2.2]))
+    assert dx.healthy and any("too short" in w for w in dx.warnings)

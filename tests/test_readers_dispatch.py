@@ -1,0 +1,110 @@
+"""The dispatcher: format by content, run folders, sidecars, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import lossdoctor
+from lossdoctor import LogError
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "reallogs"
+if not REAL.exists():  # CI lays shared/ beside the clone
+    REAL = Path(__file__).resolve().parents[1].parent / "shared" / "reallogs"
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(LogError, match="no such file"):
+        lossdoctor.read(tmp_path / "nope.csv")
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_bytes(b"")
+    with pytest.raises(LogError, match="empty"):
+        lossdoctor.read(p)
+
+
+def test_binary_junk(tmp_path):
+    p = tmp_path / "junk.log"
+    p.write_bytes(bytes(range(256)) * 50)
+    with pytest.raises(LogError, match=str(p.name)):
+        lossdoctor.read(p)
+
+
+def test_folder_without_logs(tmp_path):
+    (tmp_path / "notes.md").write_text("# nothing here\n")
+    with pytest.raises(LogError, match="no training logs"):
+        lossdoctor.read_all(tmp_path)
+
+
+def test_format_by_content_not_suffix(tmp_path):
+    p = tmp_path / "run.txt"  # a CSV that is named .txt
+    p.write_text("step,loss\n" + "".join(f"{i},{2.3 * 0.99 ** i:.4f}\n" for i in range(50)))
+    run = lossdoctor.read(p)
+    assert run.meta["format"] == "csv" and len(run.loss) == 50
+    q = tmp_path / "metrics.log"  # JSONL with a .log suffix
+    q.write_text("".join(json.dumps({"step": i, "loss": 2.3 - i / 100}) + "\n" for i in range(30)))
+    assert len(lossdoctor.read(q).loss) == 30
+
+
+def test_folder_of_runs_gives_one_diagnosis_each(tmp_path):
+    for name, k in (("a", 0.99), ("b", 0.98)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.csv").write_text("step,loss\n" + "".join(f"{i},{2.3 * k ** i:.4f}\n" for i in range(60)))
+        (d / "hparams.yaml").write_text("learning_rate: 0.01\nweight_decay: 0.0\n")
+    dxs = lossdoctor.diagnose_all(tmp_path)
+    assert len(dxs) == 2
+    assert {d.run.meta["name"] for d in dxs} == {"a", "b"}
+    assert all(d.run.hparams["lr"] == 0.01 for d in dxs)
+    with pytest.raises(LogError, match="2 runs"):
+        lossdoctor.read(tmp_path)
+
+
+def test_a_run_without_loss_is_skipped_with_a_warning(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.csv").write_text("step,loss\n" + "".join(f"{i},{1 / (i + 1):.4f}\n" for i in range(20)))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "m.csv").write_text("step,accuracy\n" + "".join(f"{i},{i / 20:.4f}\n" for i in range(20)))
+    dxs = lossdoctor.diagnose_all(tmp_path)
+    assert len(dxs) == 1 and any("no training loss" in w for w in dxs[0].warnings)
+
+
+def test_broken_sidecar_is_a_warning(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,loss\n" + "".join(f"{i},{1 / (i + 1):.4f}\n" for i in range(20)))
+    (tmp_path / "hparams.yaml").write_text("lr: [unclosed\n")
+    run = lossdoctor.read(tmp_path / "metrics.csv")
+    assert any("hparams.yaml" in w for w in run.warnings)
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not laid beside the repository")
+def test_every_real_log_is_read_or_refused_clearly():
+    manifest = json.loads((REAL / "manifest.json").read_text())
+    assert len(manifest) >= 30
+    for entry in manifest:
+        dxs = lossdoctor.diagnose_all(REAL / entry["path"])  # raises LogError only, never anything else
+        assert dxs and all(d.run.loss is not None for d in dxs), entry["case"]
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not laid beside the repository")
+@pytest.mark.parametrize("case,symptom", [
+    ("real_keras_09", "overfitting"),       # val_loss rises every epoch while train falls
+    ("real_keras_05", "overfitting"),       # val min at epoch 18, then up
+    ("real_yolo_05", "nan_inf"),            # val box/obj loss 'nan' at epochs 0-1
+])
+def test_real_logs_symptoms_the_notes_name(case, symptom):
+    entry = next(e for e in json.loads((REAL / "manifest.json").read_text()) if e["case"] == case)
+    dx = lossdoctor.diagnose(REAL / entry["path"])
+    assert symptom in [s.id for s in dx.symptoms]
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not laid beside the repository")
+@pytest.mark.parametrize("case", ["real_keras_03", "real_yolo_01", "real_yolo_03", "real_text_06",
+                                  "real_tensorboard_01"])
+def test_real_clean_runs_raise_no_alarm(case):
+    entry = next(e for e in json.loads((REAL / "manifest.json").read_text()) if e["case"] == case)
+    dx = lossdoctor.diagnose(REAL / entry["path"])
+    assert dx.healthy, [s.summary for s in dx.symptoms]
