@@ -17,7 +17,8 @@ import lossdoctor
 from lossdoctor import cli
 from lossdoctor.core import CAUSES, SCHEMA, SYMPTOMS, VERDICTS
 
-SCRIPT = shutil.which("lossdoctor", path=str(Path(sys.executable).parent)) or shutil.which("lossdoctor")
+SCRIPT = (shutil.which("lossdoctor", path=str(Path(sys.executable).parent))
+          or shutil.which("lossdoctor"))
 ENTRY_POINTS = {
     "module": [sys.executable, "-m", "lossdoctor"],
     "script": [SCRIPT] if SCRIPT else None,
@@ -80,7 +81,8 @@ def logs(tmp_path_factory) -> dict[str, Path]:
         "healthy": write_csv(d / "healthy.csv", *healthy_curve()),
         "diverging": write_csv(d / "diverging.csv", *diverging_curve()),
         "two_runs": _two_runs(d / "two_runs"),
-        "one_run": write_csv(d / "one_run" / "run_a" / "metrics.csv", *healthy_curve(seed=3)).parent.parent,
+        "one_run": write_csv(d / "one_run" / "run_a" / "metrics.csv",
+                             *healthy_curve(seed=3)).parent.parent,
         "empty": empty,
         "binary": binary,
         "missing": d / "no_such_log.csv",
@@ -262,7 +264,8 @@ def test_unexpected_errors_are_one_line_naming_the_file(monkeypatch, capsys):
                    "(rerun with --debug for the traceback)\n")
 
 
-@pytest.mark.parametrize("argv", [["--debug", "diagnose", "r.csv"], ["diagnose", "r.csv", "--debug"]])
+@pytest.mark.parametrize("argv", [["--debug", "diagnose", "r.csv"],
+                                  ["diagnose", "r.csv", "--debug"]])
 def test_debug_shows_the_traceback(monkeypatch, capsys, argv):
     monkeypatch.setattr(lossdoctor, "diagnose_all", _boom)
     assert cli.main(argv) == 2
@@ -295,3 +298,31 @@ def test_importing_the_cli_does_not_import_rich():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=TIMEOUT, env=_env())
     assert r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+_CLOSED_PIPE = """
+import io, sys
+from lossdoctor import cli
+
+class ClosedPipe(io.TextIOBase):
+    encoding = "utf-8"
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+make_console = cli._console
+def console(args):
+    c = make_console(args)
+    c.file = ClosedPipe()
+    return c
+
+cli._console = console
+sys.exit(cli.main(["diagnose", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("kind,code", [("healthy", 0), ("diverging", 1)])
+def test_a_closed_pipe_keeps_the_exit_code(logs, kind, code):
+    # `lossdoctor diagnose x | head -1`: rich alone would exit 1 ("symptoms") for any run
+    r = subprocess.run([sys.executable, "-c", _CLOSED_PIPE, str(logs[kind])], capture_output=True,
+                       text=True, timeout=TIMEOUT, env=_env())
+    assert r.returncode == code and r.stderr == "", r.stderr

@@ -37,7 +37,8 @@ def plateau_run(n: int = 1500, val: bool = True, nan: bool = False, unit: str = 
     return Run("runs/exp1.csv", series,
                hparams={"batch_size": 64, "lr": 1e-5, "weight_decay": 5e-4, "optimizer": "sgd"},
                meta={"format": "csv", "step_unit": unit},
-               warnings=("runs/exp1.csv: 3 rows without a valid step (first at line 12) were skipped",))
+               warnings=("runs/exp1.csv: 3 rows without a valid step (first at line 12) "
+                         "were skipped",))
 
 
 def faulty(run: Run | None = None) -> Diagnosis:
@@ -119,8 +120,8 @@ def test_faulty_report_has_every_section():
                          ("stuck_plateau", "unlikely"), ("lr_too_high", "ruled out")):
         row = next(ln for ln in lines if cid in ln)
         assert verdict in row and cause_title(cid) in row
-    assert [out.index(c) for c in ("lr_too_low", "regularization_too_strong", "stuck_plateau")] \
-        == sorted(out.index(c) for c in ("lr_too_low", "regularization_too_strong", "stuck_plateau"))
+    order = [out.index(c) for c in ("lr_too_low", "regularization_too_strong", "stuck_plateau")]
+    assert order == sorted(order)
     assert "0.81" in out
     assert "median update/weight ratio 2e-6" in out
     assert "raise the learning rate about 10x" in out
@@ -275,7 +276,8 @@ def test_odd_curves_render(steps, values):
 
 
 def test_a_diagnosis_without_its_run_renders_from_its_own_fields():
-    out = to_text(Diagnosis("only/the/source.jsonl", False, (Symptom("nan_inf", 12, 12, 1.0, "NaN at 12"),), ()))
+    nan = Symptom("nan_inf", 12, 12, 1.0, "NaN at 12")
+    out = to_text(Diagnosis("only/the/source.jsonl", False, (nan,), ()))
     assert "only/the/source.jsonl" in out and "The curve at a glance" not in out
     assert "no known cause fits" in out
 

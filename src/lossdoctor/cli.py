@@ -5,8 +5,8 @@ could not be read (or the command was used wrongly). Errors are one line on stde
 ``lossdoctor: error: <message>``, never a traceback (``--debug`` shows it).
 
 Start-up time is part of the interface (``lossdoctor diagnose big.csv`` should take well under
-a second), so this module imports only the standard library at module level: the library is
-imported when a command runs, rich only when a terminal report is rendered.
+a second), so this module imports only the standard library at module level, and rich (~70 ms)
+only when a terminal report is rendered: ``--json`` never loads it.
 
 A new subcommand is a ``_setup_<name>(parser)`` and a ``_run_<name>(args) -> int`` plus one
 entry in :data:`COMMANDS`.
@@ -24,10 +24,15 @@ EXIT_HEALTHY = 0
 EXIT_SYMPTOMS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
+MIN_WIDTH = 40  # narrower than this the causes table cannot hold a readable evidence column
 
 
 class CommandError(Exception):
     """A user-facing failure of a command: printed as one line, exit code 2."""
+
+
+class _PipeClosed(Exception):
+    """Whoever read our output went away (``lossdoctor diagnose x | head``)."""
 
 
 class Command(NamedTuple):
@@ -55,15 +60,21 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         raise lossdoctor.LogError(f"{args.path}: no training runs found")
     code = EXIT_HEALTHY if all(dx.healthy for dx in diagnoses) else EXIT_SYMPTOMS
     if args.json:
-        _write(_to_json(diagnoses) + "\n")
+        try:
+            _write(_to_json(diagnoses) + "\n")
+        except BrokenPipeError:
+            _silence_stdout()  # as below: the exit code still holds the outcome
     else:
         from .report import terminal
 
         console = _console(args)
-        if args.quiet:
-            terminal.render_quiet(diagnoses, console)
-        else:
-            terminal.render(diagnoses, console)
+        try:
+            if args.quiet:
+                terminal.render_quiet(diagnoses, console)
+            else:
+                terminal.render(diagnoses, console)
+        except _PipeClosed:
+            pass  # the diagnosis is made: its exit code still tells a `set -o pipefail` shell
     return code
 
 
@@ -96,11 +107,11 @@ COMMANDS: dict[str, Command] = {
 # -- shared plumbing ---------------------------------------------------------------------------
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true", help="plain text, no colours or styles")
-    p.add_argument("--width", type=_positive_int, metavar="N",
+    p.add_argument("--width", type=_width, metavar="N",
                    help="render for N columns (default: the terminal's width, 80 when piped)")
 
 
-def _positive_int(text: str) -> int:
+def _width(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -110,9 +121,6 @@ def _positive_int(text: str) -> int:
     return n
 
 
-MIN_WIDTH = 40  # narrower than this the causes table cannot hold a readable evidence column
-
-
 def _console(args: argparse.Namespace):
     from rich.console import Console
 
@@ -120,30 +128,26 @@ def _console(args: argparse.Namespace):
     # color_system=None writes no escape codes at all; rich already does that when stdout is
     # not a terminal and honours NO_COLOR / FORCE_COLOR.
     kw = {"color_system": None} if plain else {}
-    return Console(width=getattr(args, "width", None), highlight=False, emoji=False, **kw)
+    console = Console(width=getattr(args, "width", None), highlight=False, emoji=False, **kw)
+    # rich answers a closed pipe with SystemExit(1), which would read as "symptoms found"
+    console.on_broken_pipe = _on_broken_pipe
+    return console
+
+
+def _on_broken_pipe() -> None:
+    _silence_stdout()
+    raise _PipeClosed
+
+
+def _silence_stdout() -> None:
+    # keep Python from failing again when it flushes stdout at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
-
-
-class _VersionAction(argparse.Action):
-    """``--version`` without importing the library (and numpy) for every other command."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
-                 help="print the version and exit"):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            v = version(PROG)
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            from . import __version__ as v
-        _write(f"{PROG} {v}\n")
-        parser.exit(EXIT_HEALTHY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,11 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "and how to fix it.",
         epilog="exit codes: 0 healthy, 1 symptoms found, 2 unreadable input or usage error",
     )
-    parser.add_argument("--version", action=_VersionAction)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, cmd in COMMANDS.items():
-        p = sub.add_parser(name, help=cmd.help, description=cmd.help[:1].upper() + cmd.help[1:] + ".")
+        p = sub.add_parser(name, help=cmd.help,
+                           description=cmd.help[:1].upper() + cmd.help[1:] + ".")
         cmd.setup(p)
         # --debug after the subcommand too; SUPPRESS keeps it from undoing a --debug given before
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -187,11 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader of our output went away (``| head``): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except (BrokenPipeError, _PipeClosed):
+        # The reader of our output went away before we knew the outcome: stop quietly.
+        _silence_stdout()
         return EXIT_ERROR
     except Exception as exc:
         if debug:

@@ -66,7 +66,8 @@ def test_unfinished_checkpoint(reallogs, manifest):
     run = trainer_state.read(reallogs / manifest["real_trainer_state_11"]["path"])
     assert run.meta["global_step"] == 1000 and run.meta["max_steps"] == 25257
     assert run.meta["finished"] is False
-    assert run.get("grad_norm").values[-1] > 10 * run.get("grad_norm").values[0]
+    gn = run.get("grad_norm").values
+    assert gn[0] == pytest.approx(1.571, rel=1e-3) and gn.max() > 5 * gn[0]  # 1.5 -> ~14
 
 
 def test_nan_losses_and_string_nan(write):

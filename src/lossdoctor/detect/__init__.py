@@ -6,6 +6,8 @@ A new symptom is one new module plus one line in :data:`DETECTORS`.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -83,7 +85,14 @@ def detect(run: Run, cx: Context | None = None) -> list[Symptom]:
         if any(sym.id in group and any(f.id in group for f in found) for group in EXCLUSIVE):
             continue
         found.append(sym)
+    unit = run.meta.get("step_unit", "step")
+    if unit in ("epoch", "row"):  # summaries are written in steps; say what the log counts in
+        found = [dataclasses.replace(f, summary=_STEP_WORD.sub(lambda m: unit + m.group(1), f.summary))
+                 for f in found]
     return found
+
+
+_STEP_WORD = re.compile(r"\bstep(s?)\b")
 
 
 __all__ = ["DETECTORS", "Context", "detect", "Curve"]

@@ -42,6 +42,7 @@ def detect(cx) -> Symptom | None:
             what = {"loss": "loss", "grad_norm": "gradient norm"}.get(name, name)
             summary = (f"{what} became {kind} at step {fmt_step(s.steps[i])} after {i} finite "
                        f"point(s); {n_bad} of {len(s)} values are non-finite")
-            return Symptom(ID, float(s.steps[i]), float(s.steps[-1]), conf, summary,
+            last_bad = float(s.steps[np.flatnonzero(~np.isfinite(s.values))[-1]])
+            return Symptom(ID, float(s.steps[i]), last_bad, conf, summary,
                            {"series": name, "first_index": i, "n_bad": n_bad})
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..core import Cause, Diagnosis, LogError, Run
 from ..detect import Context, detect
 from .evidence import Evidence
-from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, Finding
+from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
 from .rules import RULES
 
 #: Runs shorter than this cannot show a shape; they get a warning instead of a verdict.
@@ -50,4 +50,4 @@ def _base(mod, ev: Evidence) -> Finding:
     if fits:
         return Finding(BASE_FITS, [f"{fits[0]} fits: {mod.PRODUCES[fits[0]]}"])
     shown = ", ".join(s.id for s in ev.symptoms)
-    return Finding(BASE_OTHER, [f"does not usually produce what this run shows ({shown})"])
+    return Finding(BASE_OTHER, [f"{GENERIC_MISFIT} what this run shows ({shown})"])

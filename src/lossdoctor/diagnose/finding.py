@@ -13,6 +13,7 @@ UNLIKELY = 0.08
 BASE_FITS = 0.4
 BASE_OTHER = 0.15
 BASE_HEALTHY = 0.05
+GENERIC_MISFIT = "does not usually produce"
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Finding:
 
     def rule_out(self, line: str) -> None:
         self.ruled_out = True
-        self.evidence.append(line)
+        # the specific reason replaces the generic "does not produce this shape" line
+        self.evidence = [e for e in self.evidence if not e.startswith(GENERIC_MISFIT)] + [line]
 
     def need(self, what: str) -> None:
         self.needs.append(what)

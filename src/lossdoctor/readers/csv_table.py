@@ -61,7 +61,7 @@ def sniff(path: Path, head: bytes) -> float:
     if not lines or lines[0].lstrip()[:1] in ("{", "[", "<"):
         return 0.0
     delim = _delimiter(lines)
-    header = [c.strip().strip('"') for c in _split(lines[0], delim) or []]
+    header = [c.strip().strip('"') for c in _split(lines[0], delim)]
     loss_like = any(_is_loss_name(c) for c in header)
     if len(lines) == 1:  # a header longer than the head, or a header-only file
         return 0.3 if loss_like and len(header) >= 2 else 0.0
@@ -83,11 +83,11 @@ def sniff(path: Path, head: bytes) -> float:
     return min(score, 0.95)
 
 
-def _agreement(rows: list[list[str] | None], width: int, decimal: str = ".") -> float:
+def _agreement(rows: list[list[str]], width: int, decimal: str = ".") -> float:
     """Share of rows that have the header's width and hold only numbers or empty cells."""
     if not rows:
         return 0.0
-    good = sum(1 for r in rows if r is not None and len(r) == width
+    good = sum(1 for r in rows if len(r) == width
                and all(not c.strip() or _is_number(c, decimal) for c in r)
                and any(c.strip() for c in r))
     return good / len(rows)
@@ -125,7 +125,7 @@ def _read_buffer(path: Path, buf) -> Run:
         bytes(data[start:start + 64 * 1024]).decode("utf-8", errors="replace"))
         if ln.strip()][: SNIFF_LINES + 1]
     delim = _delimiter(sample)
-    header = [c.strip().strip('"').strip() for c in _split(header_text, delim) or []]
+    header = [c.strip().strip('"').strip() for c in _split(header_text, delim)]
     if _all_numbers(header):  # no header row: the first line is data
         names = [f"column_{i + 1}" for i in range(len(header))]
         body_start, first_line = start, header_line
@@ -248,8 +248,8 @@ def _read_lines(text, names, delim, decimal, path, first_line, warnings) -> Colu
             continue
         lineno = first_line + i
         cells = _split(line, delim)
-        if cells is None or not any(_is_number(c, decimal) for c in cells):
-            if cells is not None and [S.normalize(c.strip('"')) for c in cells] == header_norm:
+        if not any(_is_number(c, decimal) for c in cells):
+            if [S.normalize(c.strip('"')) for c in cells] == header_norm:
                 repeated_header += 1  # runs appended to one file repeat the header
             else:
                 junk += 1
@@ -378,16 +378,16 @@ def _decimal(delim: str, lines: list[str]) -> str:
     return "," if delim == ";" and len(lines) > 1 and "," in lines[1] else "."
 
 
-def _split(line: str, delim: str) -> list[str] | None:
-    """Cells of one line; ``None`` when the quoting is broken beyond repair."""
+def _split(line: str, delim: str) -> list[str]:
+    """Cells of one line."""
     if delim == WHITESPACE:
         return line.split()
     if '"' not in line:
         return line.split(delim)
     try:
         return next(csv.reader([line], delimiter=delim), [])
-    except csv.Error:
-        return None
+    except csv.Error:  # a field over the csv module's size limit, or a stray quote
+        return [c.strip().strip('"') for c in line.split(delim)]
 
 
 def _unique(names: list[str]) -> list[str]:

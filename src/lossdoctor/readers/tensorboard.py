@@ -207,16 +207,16 @@ def _scalar(v, plugin: dict[str, str], tensor_util, hparams: dict[str, Any]) -> 
     kind = v.WhichOneof("value")
     if kind == "simple_value":
         return float(v.simple_value)
-    if kind != "tensor":
-        return None  # image, histo, audio: skipped without decoding
     if v.metadata.plugin_data.plugin_name:
         plugin.setdefault(v.tag, v.metadata.plugin_data.plugin_name)
     name = plugin.get(v.tag, "")
+    if name == "hparams":  # metadata only, no value
+        _plugin_hparams(v, hparams)
+        return None
+    if kind != "tensor":
+        return None  # image, histo, audio: skipped without decoding
     if name == "text":
         _text_hparams(v, tensor_util, hparams)
-        return None
-    if name == "hparams":
-        _plugin_hparams(v, hparams)
         return None
     t = v.tensor
     if name not in _SCALAR_PLUGINS or t.dtype == _DT_STRING:
@@ -291,13 +291,11 @@ def _to_run(source: Path, raw: dict, origin: dict, warnings: list[str],
     yolo = all(t in origin for t in _YOLO_TAGS)
     if keras or yolo:
         step_unit = "epoch"  # both log one point per epoch with the epoch as the step
-    run = series_to_run(source, raw, FORMAT, hparams=hparams, warnings=warnings,
-                        step_unit=step_unit, meta={"files": n_files})
-    if run.loss is None and run.get(S.VAL_LOSS) is None:
-        tags = ", ".join(sorted(raw)[:8])
-        run = Run(run.source, run.series, run.hparams, run.meta, run.warnings + (
-            f"{source}: no loss scalar among the logged tags ({tags})",))
-    return run
+    if not any(S.canonical(k) in (S.LOSS, S.VAL_LOSS) or k.lower().endswith("loss") for k in raw):
+        warnings.append(f"{source}: no loss scalar among the logged tags "
+                        f"({', '.join(sorted(raw)[:8])})")
+    return series_to_run(source, raw, FORMAT, hparams=hparams, warnings=warnings,
+                         step_unit=step_unit, meta={"files": n_files})
 
 
 # CRC-32C (Castagnoli), only to check one 8-byte TFRecord header while sniffing: sniffing must

@@ -90,7 +90,6 @@ _SPACE_PAIR = re.compile(
 _SUB_EPOCH = re.compile(r"\]?\s*\[\s*(\d+)\s*/\s*(\d+)\s*[\](\s]")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _REDRAW = re.compile(r"[\r\x08]+")
-_CANDIDATE = re.compile(r"\d|(?i:nan|inf)")
 # tqdm: " 87%|####4    | 341/390 [00:27<00:03, ...]"; Keras: "341/390 [====>....]" or "━━".
 _TQDM = re.compile(r"\d%\|.*?\|\s*(\d+)/(\d+)")
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[|━)")

@@ -103,7 +103,8 @@ def render(diagnoses: Diagnosis | Sequence[Diagnosis], console: Console | None =
         console.print(_indent(_summary_table(dxs, g)))
 
 
-def render_quiet(diagnoses: Diagnosis | Sequence[Diagnosis], console: Console | None = None) -> None:
+def render_quiet(diagnoses: Diagnosis | Sequence[Diagnosis],
+                 console: Console | None = None) -> None:
     """One line per run: its name and its verdict."""
     dxs = [diagnoses] if isinstance(diagnoses, Diagnosis) else list(diagnoses)
     console = console or Console()
@@ -191,7 +192,7 @@ def _bullets(items: Iterable[str], g: _Glyphs, style: str = "") -> Table:
 def _header(dx: Diagnosis, g: _Glyphs, width: int = 80) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
-    grid.add_column()
+    grid.add_column(overflow="fold")  # a long path wraps whole rather than losing its end
     grid.add_row("source", Text(dx.source))
     run = dx.run
     if run is None:
@@ -437,7 +438,8 @@ def _symptoms(dx: Diagnosis, g: _Glyphs) -> Table:
         body.append(symptom_title(s.id), style="bold")
         body.append(f"  {s.id}", style="dim")
         body.append("\n")
-        body.append(f"{where(s.start, s.end, unit, g)}  {g.dot}  confidence {float(s.confidence):.2f}")
+        body.append(f"{where(s.start, s.end, unit, g)}  {g.dot}  "
+                    f"confidence {float(s.confidence):.2f}")
         if s.summary:
             body.append("\n")
             body.append(s.summary)
@@ -488,7 +490,8 @@ def _group_causes(causes) -> list[list]:
     eight causes with one sentence, and eight copies of it bury the two that matter."""
     groups: dict[tuple, list] = {}
     for c in causes:
-        key = (c.verdict, f"{float(c.score):.2f}", tuple(c.evidence), c.fix if _shows_fix(c) else "")
+        fix = c.fix if _shows_fix(c) else ""
+        key = (c.verdict, f"{float(c.score):.2f}", tuple(c.evidence), fix)
         groups.setdefault(key if c.evidence else (id(c),), []).append(c)
     return list(groups.values())
 
