@@ -276,3 +276,41 @@ def test_jsonl_round_trip(scratch, table, truncate):
     for name, col in zip(names, cols):
         _expect(run, name, steps, col)
     assert any("cut off" in w for w in run.warnings) == truncate
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["nan", "-inf", "1e-3", "step", "loss"]),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["step", "loss", "val_loss", "epoch", "type", "lr", "x",
+                                     "log_history", "history", "global_step", "train"]), inner,
+                    max_size=5),
+    max_leaves=20)
+
+
+@pytest.mark.parametrize("mod", READERS, ids=lambda m: m.FORMAT)
+@settings(max_examples=150, deadline=None)
+@given(docs=st.lists(_JSON, min_size=1, max_size=6), one_doc=st.booleans())
+def test_arbitrary_json_only_raises_logerror(scratch, mod, docs, one_doc):
+    text = json.dumps(docs[0]) if one_doc else "\n".join(json.dumps(d) for d in docs)
+    p = scratch / f"{mod.FORMAT}.json"
+    p.write_text(text, encoding="utf-8")
+    assert 0.0 <= mod.sniff(p, text.encode()[:65536]) <= 1.0
+    try:
+        run = mod.read(p)
+    except LogError as exc:
+        assert str(p) in str(exc)
+    else:
+        for s in run.series.values():
+            assert s.steps.shape == s.values.shape and np.all(np.diff(s.steps) > 0)
+
+
+def test_non_finite_steps_are_dropped(write):
+    state = {"log_history": [{"loss": 1.0, "step": float("nan")}, {"loss": 0.5, "step": 2},
+                             {"loss": 0.4, "step": float("inf")}]}
+    run = trainer_state.read(write("trainer_state.json", json.dumps(state)))
+    assert run.loss.steps.tolist() == [2]
+    run = jsonl.read(write("s.jsonl", '{"step": NaN, "loss": 1}\n{"step": 3, "loss": 2}\n'))
+    assert run.loss.steps.tolist() == [3]
+    run = keras_history.read(write("h.json", '{"loss": [1, 2], "epoch": [NaN, 1]}'))
+    assert run.loss.steps.tolist() == [0, 1]  # a broken epoch list falls back to indices

@@ -4,7 +4,6 @@ layout, restarts, and damaged files."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -17,17 +16,9 @@ from lossdoctor import LogError
 from lossdoctor.readers import tensorboard as tb
 
 pytestmark = pytest.mark.frameworks
+pytest.importorskip("tensorboard")  # the optional extra these files need
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "reallogs"
-if not REAL.exists():  # CI lays shared/ beside the clone
-    REAL = Path(__file__).resolve().parents[2].parent / "shared" / "reallogs"
-needs_real = pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not available")
-
-
-def _manifest(fmt: str) -> list[dict]:
-    if not REAL.exists():
-        return []
-    return [e for e in json.loads((REAL / "manifest.json").read_text()) if e["format"] == fmt]
+TB_CASES = ("real_tensorboard_01", "real_tensorboard_03", "real_tensorboard_05", "real_tensorboard_07")
 
 
 def _auto(note: str) -> dict[str, dict[str, float]]:
@@ -45,16 +36,15 @@ def _event_file(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_runs():
+def real_runs(reallogs, manifest):
     """Each real folder read once: the YOLO files are megabytes of images."""
-    return {e["case"]: (e, tb.read(_event_file(REAL / e["path"]))) for e in _manifest("tensorboard")}
+    return {c: (manifest[c], tb.read(_event_file(reallogs / manifest[c]["path"]))) for c in TB_CASES}
 
 
 # -- real files ---------------------------------------------------------------------------------
 
-@needs_real
-def test_every_real_file_reads_and_matches_the_manifest(real_runs):
-    assert len(real_runs) == 4
+def test_every_real_file_reads_and_matches_the_manifest(real_runs, manifest):
+    assert sorted(c for c, e in manifest.items() if e["format"] == "tensorboard") == list(TB_CASES)
     for case, (entry, run) in real_runs.items():
         facts = _auto(entry["notes"])
         yolo = "train/box_loss" in run.series
@@ -69,7 +59,6 @@ def test_every_real_file_reads_and_matches_the_manifest(real_runs):
         assert run.meta["format"] == "tensorboard" and not run.warnings, case
 
 
-@needs_real
 def test_yolo_components_sum_to_the_loss_and_lr_maps(real_runs):
     _, run = real_runs["real_tensorboard_01"]
     parts = ("train/box_loss", "train/obj_loss", "train/cls_loss")
@@ -80,7 +69,6 @@ def test_yolo_components_sum_to_the_loss_and_lr_maps(real_runs):
     assert list(run.loss.steps) == list(range(30))
 
 
-@needs_real
 def test_hugging_face_file_gives_steps_lr_and_hyperparameters(real_runs):
     _, run = real_runs["real_tensorboard_07"]
     assert list(run.loss.steps) == [100, 200, 300, 400, 500, 600, 700, 800, 900]
@@ -92,28 +80,26 @@ def test_hugging_face_file_gives_steps_lr_and_hyperparameters(real_runs):
     assert run.hparams["lr"] == pytest.approx(3e-5) and run.hparams["epochs"] == 10
 
 
-@needs_real
-def test_real_folder_reads_like_its_file():
-    folder = REAL / "tensorboard" / "gammachen__p-llm-createprivatellm-1__logs__1756861504"
+def test_real_folder_reads_like_its_file(reallogs):
+    folder = reallogs / "tensorboard" / "gammachen__p-llm-createprivatellm-1__logs__1756861504"
     a, b = tb.read(folder), tb.read(_event_file(folder))
     np.testing.assert_array_equal(a.loss.values, b.loss.values)
 
 
-@needs_real
-def test_sniff_real_files():
-    for e in _manifest("tensorboard"):
-        f = _event_file(REAL / e["path"])
+def test_sniff_real_files(reallogs, manifest):
+    for c in TB_CASES:
+        f = _event_file(reallogs / manifest[c]["path"])
         head = f.read_bytes()[:65536]
         assert tb.sniff(f, head) == 1.0
         assert tb.sniff(Path("renamed.bin"), head) == tb.SNIFF_EVENT  # by content alone
-    hyp = REAL / "tensorboard" / "alexneilgreen__ACAI-YOLOv5__runs_train_lr0.01" / "hyp.yaml"
+    hyp = reallogs / "tensorboard" / "alexneilgreen__ACAI-YOLOv5__runs_train_lr0.01" / "hyp.yaml"
     assert tb.sniff(hyp, hyp.read_bytes()) == 0.0
 
 
 # -- files written by the real writers -----------------------------------------------------------
 
 def _writer(folder: Path):
-    from torch.utils.tensorboard import SummaryWriter
+    SummaryWriter = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
 
     return SummaryWriter(str(folder))
 
@@ -150,9 +136,9 @@ def test_tensorboards_own_writer(tmp_path):
 
 
 def test_hparams_plugin_is_read(tmp_path):
+    w = _writer(tmp_path)
     from torch.utils.tensorboard.summary import hparams
 
-    w = _writer(tmp_path)
     for s in hparams({"lr": 0.03, "optimizer": "sgd", "weight_decay": 0.0}, {"hp_metric": -1}):
         w.file_writer.add_summary(s)  # what Lightning's log_hyperparams does
     w.add_scalar("train_loss", 1.0, 0)

@@ -17,16 +17,7 @@ from hypothesis import strategies as st
 from lossdoctor import LogError
 from lossdoctor.readers import text as T
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "reallogs"
-if not REAL.exists():  # CI lays shared/ beside the clone
-    REAL = Path(__file__).resolve().parents[2].parent / "shared" / "reallogs"
-needs_real = pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not available")
-
-
-def _manifest() -> list[dict]:
-    if not REAL.exists():
-        return []
-    return [e for e in json.loads((REAL / "manifest.json").read_text()) if e["format"] == "text_log"]
+TEXT_CASES = ("real_text_02", "real_text_04", "real_text_06", "real_text_08", "real_text_10")
 
 
 def _auto(note: str) -> dict[str, float]:
@@ -35,8 +26,8 @@ def _auto(note: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(\w+)=([-+.\deE]+)", body)}
 
 
-def _log_file(entry: dict) -> Path:
-    p = REAL / entry["path"]
+def _log_file(reallogs: Path, entry: dict) -> Path:
+    p = reallogs / entry["path"]
     return p / "output.log" if p.is_dir() else p  # W&B run folders keep stdout in output.log
 
 
@@ -46,10 +37,14 @@ def parse(text: str):
 
 # -- real logs ------------------------------------------------------------------------------------
 
-@needs_real
-@pytest.mark.parametrize("entry", _manifest(), ids=lambda e: e["case"])
-def test_real_log_matches_the_manifest(entry):
-    f = _log_file(entry)
+def test_every_text_case_is_covered(manifest):
+    assert sorted(c for c, e in manifest.items() if e["format"] == "text_log") == list(TEXT_CASES)
+
+
+@pytest.mark.parametrize("case", TEXT_CASES)
+def test_real_log_matches_the_manifest(case, reallogs, manifest):
+    entry = manifest[case]
+    f = _log_file(reallogs, entry)
     facts = _auto(entry["notes"])
     run = T.read(f)
     assert len(run.loss) == facts["n"]
@@ -61,9 +56,8 @@ def test_real_log_matches_the_manifest(entry):
     assert T.sniff(f, f.read_bytes()[:65536]) >= T.SNIFF_MANY
 
 
-@needs_real
-def test_real_epoch_header_then_metric_lines():
-    f = REAL / "text" / "0Xero7__slm_training__logs_2025-02-16 12:31:36.995326.log"
+def test_real_epoch_header_then_metric_lines(reallogs):
+    f = reallogs / "text" / "0Xero7__slm_training__logs_2025-02-16 12:31:36.995326.log"
     run = T.read(f)
     val = run.series["val_loss"]
     assert len(val) == 25 and val.values[0] == pytest.approx(6.2081)
@@ -74,9 +68,8 @@ def test_real_epoch_header_then_metric_lines():
     assert run.hparams["weight_decay"] == pytest.approx(0.01) and run.hparams["epochs"] == 30
 
 
-@needs_real
-def test_real_wandb_log_accuracy_and_prose():
-    f = REAL / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250312_215149-bik249oj_files" / "output.log"
+def test_real_wandb_log_accuracy_and_prose(reallogs):
+    f = reallogs / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250312_215149-bik249oj_files" / "output.log"
     run = T.read(f)
     acc, val_acc = run.series["acc"], run.series["val_acc"]
     # "Accuracy: 93.72%" is 0.9372; "New best model saved with accuracy 92.55%" is prose and
@@ -86,34 +79,30 @@ def test_real_wandb_log_accuracy_and_prose():
     assert not run.warnings
 
 
-@needs_real
-def test_real_run_killed_mid_epoch():
-    f = REAL / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250313_011143-a99uur6o_files" / "output.log"
+def test_real_run_killed_mid_epoch(reallogs):
+    f = reallogs / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250313_011143-a99uur6o_files" / "output.log"
     run = T.read(f)
     assert len(run.loss) == 25 and run.loss.steps[-1] == 25
     assert any("unfinished progress bar (341/390)" in w for w in run.warnings)
 
 
-@needs_real
-def test_real_final_metrics_after_the_last_epoch():
-    run = T.read(REAL / "text" / "Aman2125__Rooftop-Image-segmentation__training.log")
+def test_real_final_metrics_after_the_last_epoch(reallogs):
+    run = T.read(reallogs / "text" / "Aman2125__Rooftop-Image-segmentation__training.log")
     assert len(run.loss) == 200 and run.hparams["epochs"] == 200
     assert run.series["iou_score"].values[-1] == pytest.approx(0.4253227397740864)
 
 
-@needs_real
-def test_wandb_folder_through_the_dispatcher():
+def test_wandb_folder_through_the_dispatcher(reallogs):
     import lossdoctor
 
-    folder = REAL / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250312_215149-bik249oj_files"
+    folder = reallogs / "text" / "Kang346__25SpringDL_Projects__wandb_run-20250312_215149-bik249oj_files"
     run = lossdoctor.read(folder)
     assert run.meta["format"] == "text_log" and len(run.loss) == 50
     assert run.hparams["lr"] == pytest.approx(0.1)  # from W&B's config.yaml beside it
 
 
-@needs_real
-def test_sniff_is_low_for_the_other_real_formats():
-    for f in REAL.rglob("*"):
+def test_sniff_is_low_for_the_other_real_formats(reallogs):
+    for f in reallogs.rglob("*"):
         if f.is_file() and "text" not in f.parts and "events.out" not in f.name:
             assert T.sniff(f, f.read_bytes()[:65536]) <= 0.3, f
 
@@ -172,6 +161,31 @@ FORMATS = {
                       "Epoch 1: 100%|██████████| 50/50 [00:01<00:00, 30.2it/s, v_num=0, "
                       "train_loss_step=0.4, val_loss=0.5, train_loss_epoch=0.45]\n",
                       "epoch", [0, 1], [0.5, 0.4], [0.6, 0.5]),
+    "fairseq": (
+        "2023-01-01 00:00:01 | INFO | fairseq_cli.train | num. shared model params: 39,469,056\n"
+        "2023-01-01 00:01:00 | INFO | train_inner | epoch 001:    100 / 300 loss=9.5, nll_loss=9.2, "
+        "ppl=600.2, wps=1000, ups=2, num_updates=100, lr=1e-4, gnorm=1.2, train_wall=30, wall=50\n"
+        "2023-01-01 00:02:00 | INFO | train_inner | epoch 001:    200 / 300 loss=8.5, nll_loss=8.2, "
+        "ppl=300.2, wps=1000, ups=2, num_updates=200, lr=2e-4, gnorm=1.1, train_wall=30, wall=80\n"
+        "2023-01-01 00:02:30 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 8.1 | "
+        "nll_loss 7.9 | ppl 240 | wps 3000 | num_updates 300\n"
+        "2023-01-01 00:02:31 | INFO | train | epoch 001 | loss 8.9 | nll_loss 8.6 | ppl 400 | "
+        "num_updates 300 | lr 3e-4 | gnorm 1.1 | train_wall 90 | wall 120\n"
+        "2023-01-01 00:03:30 | INFO | train_inner | epoch 002:    100 / 300 loss=7.5, nll_loss=7.2, "
+        "ppl=180.2, wps=1000, ups=2, num_updates=400, lr=4e-4, gnorm=1.0, train_wall=30, wall=150\n",
+        "step", [100, 200, 300, 400], [9.5, 8.5, 8.9, 7.5], [8.1]),
+    "hf_console": (
+        "***** Running training *****\n  Num examples = 1,000\n  Num Epochs = 3\n"
+        "  Total optimization steps = 375\n"
+        "\r  0%|          | 0/375 [00:00<?, ?it/s]\r 10%|█         | 37/375 [00:10<01:30,  3.7it/s]"
+        "\r                                        \r{'loss': 0.69, 'grad_norm': 1.2, "
+        "'learning_rate': 5e-05, 'epoch': 0.1}\n"
+        "\r 10%|█         | 37/375 [00:10<01:30,  3.7it/s]\r 20%|██        | 75/375 [00:20<01:20,  "
+        "3.7it/s]\r                                        \r{'loss': 0.55, 'grad_norm': 1.0, "
+        "'learning_rate': 4e-05, 'epoch': 0.2}\n"
+        "\r100%|██████████| 375/375 [01:40<00:00,  3.7it/s]\r                                \r"
+        "{'train_runtime': 100.0, 'train_loss': 0.5, 'epoch': 3.0}\n",
+        "epoch", [0.1, 0.2], [0.69, 0.55], None),
 }
 
 
@@ -199,6 +213,19 @@ def test_mnist_accuracy_as_a_count():
     assert run.series["val_acc"].values[0] == pytest.approx(0.9898)  # "9898/10000"
 
 
+def test_fairseq_validation_line_is_validation():
+    run = parse(FORMATS["fairseq"][0])
+    assert run.series["val_ppl"].values[0] == 240  # not mixed into the training ppl
+    assert list(run.series["lr"].steps) == [100, 200, 300, 400]
+    assert list(run.series["epoch"].values) == [1, 1, 1, 2]
+
+
+def test_hf_console_header_is_hyperparameters():
+    run = parse(FORMATS["hf_console"][0])
+    assert run.hparams["num_epochs"] == 3 and "num_examples" not in run.hparams  # "1,000"
+    assert run.series["train_loss"].values[0] == 0.5  # the final average stays apart
+
+
 def test_step_logs_keep_the_epoch():
     run = parse("epoch=0 step=10 loss=1.0\nepoch=0 step=20 loss=0.9\nepoch=1 step=30 loss=0.8\n")
     assert run.meta["step_unit"] == "step"
@@ -216,6 +243,16 @@ def test_tqdm_carriage_returns_only_final_state_counts():
     run = parse(text)
     assert list(run.loss.values) == [0.5, 0.23]
     assert list(run.series["lr"].values) == [0.001, 0.0005]
+
+
+def test_bars_that_replace_each_other_on_one_line_each_count():
+    # tqdm(leave=False): every epoch's bar overwrites the last one, no newline in between
+    text = "".join(f"\rEpoch {e}:  50%|#####     | 25/50 [00:01<00:01, loss={1.0 / e:.3f}]"
+                   f"\rEpoch {e}: 100%|##########| 50/50 [00:02<00:00, loss={0.5 / e:.3f}]"
+                   for e in (1, 2, 3)) + "\r" + " " * 60 + "\r\n"
+    run = parse(text)
+    np.testing.assert_allclose(run.loss.values, [0.5, 0.25, 0.167])
+    assert list(run.loss.steps) == [1, 2, 3] and not run.warnings
 
 
 def test_tqdm_bars_without_epoch_use_the_order_of_bars():

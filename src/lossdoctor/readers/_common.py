@@ -110,7 +110,10 @@ def columns_to_run(
     series: dict[str, Series] = {}
     for out, col in chosen.items():
         keep = cols.present[col] & axis_ok
-        series[out] = _clean(out, axis[keep], cols.values[col][keep], source, warnings)
+        if keep.all():  # a dense column (most logs): skip two boolean-index copies
+            series[out] = _clean(out, axis.copy(), cols.values[col], source, warnings)
+        else:
+            series[out] = _clean(out, axis[keep], cols.values[col][keep], source, warnings)
     if step_col is not None and epoch_col is not None:
         keep = cols.present[epoch_col] & axis_ok
         series[S.EPOCH] = _clean(S.EPOCH, axis[keep], cols.values[epoch_col][keep], source, warnings)

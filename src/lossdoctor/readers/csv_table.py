@@ -41,7 +41,7 @@ QUOTE_CHARS = 24
 _YOLO_COL = re.compile(r"^(train|val)/(box|obj|cls|dfl|seg)_loss$|^metrics/map")
 _LINE_END = re.compile(r"\r*\n|\r")
 _LINE_END_B = re.compile(rb"\r*\n|\r")
-_NUMERIC_KINDS = "iufb"
+_ASCII_SPACE = " \t\r\n\x0b\x0c"  # what bytes.strip() and rb"\s" treat as blank
 
 
 # -- sniffing ----------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def _read_buffer(path: Path, buf) -> Run:
     header_text = bytes(data[start:end]).decode("utf-8", errors="replace")
     sample = [ln for ln in _LINE_END.split(
         bytes(data[start:start + 64 * 1024]).decode("utf-8", errors="replace"))
-        if ln.strip()][: SNIFF_LINES + 1]
+        if ln.strip(_ASCII_SPACE)][: SNIFF_LINES + 1] or [header_text]
     delim = _delimiter(sample)
     header = [c.strip().strip('"').strip() for c in _split(header_text, delim)]
     if _all_numbers(header):  # no header row: the first line is data
@@ -177,9 +177,9 @@ def _read_arrow(body, names, delim, decimal, path, first_line, warnings) -> Colu
             return None  # ragged rows, cut-off line, stray quotes: read line by line
         try:  # some column holds text: let pyarrow type each column, fix the text ones here
             table = attempt(None)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        except pa.ArrowException:
             return None
-    except (pa.ArrowNotImplementedError, pa.ArrowException):
+    except pa.ArrowException:
         return None
 
     line_of_row: list[int] = []

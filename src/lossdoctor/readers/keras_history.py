@@ -10,6 +10,7 @@ also holds Keras' ``epoch`` list. A wrapper ``{"history": {...}, "epoch": [...],
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def read(path: Path) -> Run:
     warnings: list[str] = []
     epochs = doc.get("epoch") if isinstance(doc.get("epoch"), list) else hist.get("epoch")
     epoch_axis = None
-    if isinstance(epochs, list) and epochs and all(_num(e) is not None for e in epochs):
+    if isinstance(epochs, list) and epochs and all(
+            _num(e) is not None and math.isfinite(_num(e)) for e in epochs):
         epoch_axis = np.asarray([_num(e) for e in epochs], dtype=np.float64)
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     lengths = set()

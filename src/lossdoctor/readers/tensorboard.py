@@ -11,7 +11,9 @@ We use the loader rather than ``EventAccumulator`` on purpose: the accumulator k
 sample of each tag (reservoir sampling, 10,000 scalars by default) and purges "orphaned"
 steps after a restart, both of which would change the curve we are asked to diagnose.
 
-``tensorboard`` is an optional extra and is imported only when a file is read.
+``tensorboard`` is an optional extra and is imported only when a file is read. Without
+TensorFlow installed, the loader checks each record's CRC in pure Python: about 0.3 s per MB,
+images included (a 3.6 MB YOLOv5 file reads in about a second).
 """
 
 from __future__ import annotations

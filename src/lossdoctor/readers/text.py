@@ -14,10 +14,10 @@ Each line is searched for ``key <sep> number`` pairs::
 separator) only a known metric word (loss, acc, lr, epoch, step, ...) that does not follow a
 plain word, so prose such as "saved with accuracy 93.45%" is not read as a metric.
 
-Lines are cut at carriage returns and backspaces and only the last piece counts: progress bars
-redraw themselves that way, and the final state of a bar is the one that means something. A bar
-that stopped short of its total (a run killed mid-epoch, or a per-batch refresh that landed on
-its own line) counts only when the log has no finished ones.
+Lines are cut at carriage returns and backspaces, the way progress bars redraw themselves, and
+only the final state of each bar counts (the last piece, and any piece that a new bar or plain
+text followed). A bar that stopped short of its total (a run killed mid-epoch, or a per-batch
+refresh that landed on its own line) counts only when the log has no finished ones.
 
 Lines without a step or epoch inherit the last one seen ("Epoch: 3/30" on one line, the losses
 on the next ones). The step axis is the logged step/iteration when every loss line has one
@@ -80,7 +80,8 @@ _QUALIFIERS = ("train", "training", "trn", "tr", "val", "valid", "validation", "
                "overall", "epoch", "batch", "global", "final", "current", "smoothed")
 _METRIC_WORDS = ("loss", "acc", "accuracy", "lr", "learning rate", "ppl", "perplexity", "epoch",
                  "step", "iter", "iteration", "it", "batch", "global step", "grad norm",
-                 "grad_norm", "gnorm", "learning_rate", "val_loss", "train_loss")
+                 "grad_norm", "gnorm", "learning_rate", "val_loss", "train_loss", "num_updates",
+                 "nll_loss")
 _SPACE_PAIR = re.compile(
     r"(?i)" + _KEY_START + r"(?P<key>(?:(?:" + "|".join(_QUALIFIERS) + r")[ _])?(?:"
     + "|".join(sorted((w.replace(" ", "[ _]") for w in _METRIC_WORDS), key=len, reverse=True))
@@ -93,8 +94,10 @@ _REDRAW = re.compile(r"[\r\x08]+")
 # tqdm: " 87%|####4    | 341/390 [00:27<00:03, ...]"; Keras: "341/390 [====>....]" or "━━".
 _TQDM = re.compile(r"\d%\|.*?\|\s*(\d+)/(\d+)")
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[|━)")
-# A line that reports an evaluation: "Test set: Average loss: ...", "[val] loss=...".
-_SPLIT_LINE = re.compile(r"(?i)^\W*(test|val|valid|validation|eval|evaluation|dev)\b")
+# A line that reports an evaluation: "Test set: Average loss: ...", "[val] loss=...", and
+# fairseq's "| valid on 'valid' subset | loss 5.96".
+_SPLIT_LINE = re.compile(r"(?i)^\W*(test|val|valid|validation|eval|evaluation|dev)\b"
+                         r"|\b(valid|test) on '\w+' subset\b")
 
 _VAL_WORDS = {"val": "val", "valid": "val", "validation": "val", "eval": "val",
               "evaluation": "val", "dev": "val", "test": "test"}
@@ -105,6 +108,9 @@ _ACC_WORDS = ("acc", "accuracy")
 # Progress-bar bookkeeping, not metrics.
 _NOISE_KEYS = {"v_num", "eta", "it/s", "s/it"}
 PERCENT = 100.0
+# Share of loss lines that may repeat the step (or epoch) of the loss line before them and the
+# axis still be trusted: fairseq and others print an epoch summary at the epoch's last step.
+MAX_REPEATS = 0.1
 
 
 def sniff(path: Path, head: bytes) -> float:
@@ -150,7 +156,7 @@ _TOKEN = re.compile(r"(?=[-+.\d])(?<![\w.])([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][
 _NANINF = re.compile(r"(?i)nan|inf")
 # Templates kept; logs have few distinct line shapes, and each prose line makes its own.
 MAX_TEMPLATES = 20_000
-_SLOW = ()  # marker: this template cannot stand for other lines, scan each one in full
+_SLOW: Any = object()  # marker: this template cannot stand for other lines, scan each in full
 
 
 class _Spec(NamedTuple):
@@ -189,67 +195,68 @@ def parse(text: str, source: str | Path = "<text>") -> Run:
     nan = float("nan")
     step = step_of = epoch = nan
     started = False
-    plans: dict[str, tuple] = {}
+    plans: dict[str, Any] = {}
     lines = text.split("\n")
-    for line in lines:
-        if "\r" in line or "\x08" in line:
-            line = _last_piece(line)
-        if "\x1b" in line:
-            line = _ANSI.sub("", line)
-        parts = _TOKEN.split(line)
-        if len(parts) == 1 and not _NANINF.search(line):
-            continue  # no number on the line
-        tpl = "\x00".join(parts[0::2])
-        plan = plans.get(tpl)
-        if plan is None:
-            specs = _scan(line)
-            plan = _index(specs, parts)
-            if len(plans) < MAX_TEMPLATES:
-                plans[tpl] = _SLOW if plan is None else plan
-            pairs = _values(specs, line) if plan is None else _read_plan(plan, parts[1::2])
-        elif plan is _SLOW:
-            pairs = _values(_scan(line), line)
-        else:
-            pairs = _read_plan(plan, parts[1::2])
-        if not pairs:
-            continue
-        metrics: dict[str, float] = {}
-        own_step = own_epoch = None
-        lossy = False
-        for name, kind, value, of in pairs:
-            if kind == _EPOCH:
-                if own_epoch is None:
-                    own_epoch = value
-                    if of:
-                        planned.setdefault("epochs", of)
-            elif kind == _STEP:
-                if own_step is None:
-                    own_step, step_of = value, (of or nan)
-            elif name not in metrics:
-                metrics[name] = value
-                lossy = lossy or _is_loss(name)
-        if not started and own_step is None and own_epoch is None and not lossy:
-            for k, v in metrics.items():  # a printed config before training starts
-                hparams_raw.setdefault(k, int(v) if v.is_integer() else v)
-            continue
-        started = True
-        if own_epoch is not None:
-            epoch = own_epoch
-        if own_step is not None:
-            step = own_step
-        if metrics:
-            row = len(tab.step)
-            tab.step.append(step)
-            tab.step_of.append(step_of if own_step is not None else nan)
-            tab.epoch.append(epoch)
-            tab.partial.append(_partial_bar(line))
-            cols = tab.cols
-            for k, v in metrics.items():
-                col = cols.get(k)
-                if col is None:
-                    col = cols[k] = ([], [])
-                col[0].append(row)
-                col[1].append(v)
+    for physical in lines:
+        # a bar redrawn with carriage returns or backspaces: only its final states count
+        pieces = _final_states(physical) if "\r" in physical or "\x08" in physical else (physical,)
+        for line in pieces:
+            if "\x1b" in line:
+                line = _ANSI.sub("", line)
+            parts = _TOKEN.split(line)
+            if len(parts) == 1 and not _NANINF.search(line):
+                continue  # no number on the line
+            tpl = "\x00".join(parts[0::2])
+            plan = plans.get(tpl)
+            if plan is None:
+                specs = _scan(line)
+                plan = _index(specs, parts)
+                if len(plans) < MAX_TEMPLATES:
+                    plans[tpl] = _SLOW if plan is None else plan
+                pairs = _values(specs, line) if plan is None else _read_plan(plan, parts[1::2])
+            elif plan is _SLOW:
+                pairs = _values(_scan(line), line)
+            else:
+                pairs = _read_plan(plan, parts[1::2])
+            if not pairs:
+                continue
+            metrics: dict[str, float] = {}
+            own_step = own_epoch = None
+            lossy = False
+            for name, kind, value, of in pairs:
+                if kind == _EPOCH:
+                    if own_epoch is None:
+                        own_epoch = value
+                        if of:
+                            planned.setdefault("epochs", of)
+                elif kind == _STEP:
+                    if own_step is None:
+                        own_step, step_of = value, (of or nan)
+                elif name not in metrics:
+                    metrics[name] = value
+                    lossy = lossy or _is_loss(name)
+            if not started and own_step is None and own_epoch is None and not lossy:
+                for k, v in metrics.items():  # a printed config before training starts
+                    hparams_raw.setdefault(k, int(v) if v.is_integer() else v)
+                continue
+            started = True
+            if own_epoch is not None:
+                epoch = own_epoch
+            if own_step is not None:
+                step = own_step
+            if metrics:
+                row = len(tab.step)
+                tab.step.append(step)
+                tab.step_of.append(step_of if own_step is not None else nan)
+                tab.epoch.append(epoch)
+                tab.partial.append(_partial_bar(line))
+                cols = tab.cols
+                for k, v in metrics.items():
+                    col = cols.get(k)
+                    if col is None:
+                        col = cols[k] = ([], [])
+                    col[0].append(row)
+                    col[1].append(v)
     warnings: list[str] = []
     bar = _bar_state(_last_line(lines))
     if bar is not None and bar[0] < bar[1]:
@@ -265,30 +272,37 @@ def parse(text: str, source: str | Path = "<text>") -> Run:
 
 def _last_line(lines: list[str]) -> str:
     for line in reversed(lines):
-        if "\r" in line or "\x08" in line:
-            line = _last_piece(line)
-        if line.strip():
-            return _ANSI.sub("", line)
+        pieces = _final_states(line) if "\r" in line or "\x08" in line else [line]
+        if pieces and pieces[-1].strip():
+            return _ANSI.sub("", pieces[-1])
     return ""
 
 
-def _last_piece(line: str) -> str:
-    """The final state of a line that was redrawn with carriage returns or backspaces."""
-    for piece in reversed(_REDRAW.split(line)):
-        if piece.strip():
-            return piece
-    return ""
+def _final_states(line: str) -> list[str]:
+    """The pieces of a redrawn line that were not redrawn over by the same bar: the last one,
+    and each one followed by a new bar (its counter starts again) or by plain text."""
+    pieces = [p for p in _REDRAW.split(line) if p.strip()]
+    if len(pieces) < 2:
+        return pieces
+    states = [_bar_state(_ANSI.sub("", p) if "\x1b" in p else p) for p in pieces]
+    keep = []
+    for i, (piece, state) in enumerate(zip(pieces, states)):
+        nxt = states[i + 1] if i + 1 < len(pieces) else None
+        if nxt is None or state is None or nxt[0] < state[0]:
+            keep.append(piece)
+    return keep
 
 
 def _scan(line: str) -> list[_Spec]:
     """Every metric on a line, in the order they appear (the regex path)."""
     found: list[_Spec] = []
     taken: list[tuple[int, int]] = []
-    for m in _SEP_PAIR.finditer(line):
-        sp = _spec(line, m)
-        if sp is not None:
-            found.append(sp)
-            taken.append(m.span())
+    if ":" in line or "=" in line:
+        for m in _SEP_PAIR.finditer(line):
+            sp = _spec(line, m)
+            if sp is not None:
+                found.append(sp)
+                taken.append(m.span())
     for m in _SPACE_PAIR.finditer(line):
         s, e = m.span()
         if any(s < te and e > ts for ts, te in taken):
@@ -304,7 +318,8 @@ def _scan(line: str) -> list[_Spec]:
     found.sort(key=lambda sp: sp.key)
     split = _split_of(line)
     if split is not None:
-        found = [sp._replace(name=_with_split(sp.name, split)) for sp in found]
+        found = [sp._replace(name=_with_split(sp.name, split)) if sp.kind == _METRIC else sp
+                 for sp in found]
     return found
 
 
@@ -402,13 +417,13 @@ def _name(key: str) -> str:
 
 
 def _split_of(line: str) -> str | None:
-    m = _SPLIT_LINE.match(line)
-    return _VAL_WORDS[m.group(1).lower()] if m else None
+    m = _SPLIT_LINE.search(line)
+    return _VAL_WORDS[(m.group(1) or m.group(2)).lower()] if m else None
 
 
-def _with_split(name: str, split: str | None) -> str:
-    """On an evaluation line, unqualified losses and accuracies belong to that split."""
-    if split is None or S.canonical(name) not in (S.LOSS, S.ACC) or "train" in name:
+def _with_split(name: str, split: str) -> str:
+    """On an evaluation line, metrics without a split of their own belong to that split."""
+    if name.split("_", 1)[0] in _VAL_WORDS or "train" in name:
         return name
     return f"{split}_{name}"
 
@@ -470,8 +485,10 @@ def _columns(tab: _Table, source) -> tuple[dict[str, tuple[np.ndarray, np.ndarra
     for k, (rows, vals) in cols.items():
         x = axis[rows]
         ok = np.isfinite(x)
-        if ok.any():
-            raw[k] = (x[ok], vals[ok])
+        x, v = x[ok], vals[ok]
+        if x.size:
+            last = _last_of_runs(x)
+            raw[k] = (x[last], v[last])
     if unit == "step" and S.EPOCH not in raw:
         ok = np.isfinite(step) & np.isfinite(epoch) & keep
         if ok.any():
@@ -518,5 +535,15 @@ def _main_loss(counts: dict[str, int]) -> str:
 
 
 def _usable(x: np.ndarray) -> bool:
-    """Every loss line has this axis and no two loss lines in a row share a value."""
-    return bool(x.size) and bool(np.isfinite(x).all()) and bool((x[1:] != x[:-1]).all())
+    """Every loss line has this axis value, and few repeat the one before."""
+    if not x.size or not np.isfinite(x).all():
+        return False
+    return int((x[1:] == x[:-1]).sum()) <= MAX_REPEATS * (x.size - 1)
+
+
+def _last_of_runs(x: np.ndarray) -> np.ndarray:
+    """Mask keeping the last of consecutive points on the same step (a summary line printed
+    at the step of the line before it replaces it, without a restart warning)."""
+    keep = np.ones(x.size, dtype=bool)
+    keep[:-1] = x[1:] != x[:-1]
+    return keep

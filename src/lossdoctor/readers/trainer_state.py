@@ -11,6 +11,7 @@ Throughput and run-time numbers are dropped; every other metric is kept under it
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def read(path: Path) -> Run:
         if not isinstance(entry, dict):
             continue
         step = entry.get("step")
-        if not _is_num(step):
+        if not _is_num(step) or not math.isfinite(step):
             skipped_no_step += 1  # predict_* results: no position on the training curve
             continue
         if "train_runtime" in entry:
