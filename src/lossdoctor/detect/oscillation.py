@@ -5,9 +5,9 @@ Two ways to see it:
 * on the bin medians, at least :data:`MIN_UPSWINGS` rises of a "large" size (a zigzag with a
   threshold of :data:`RANGE_FRAC` of the curve's range, :data:`LEVEL_FRAC` of its level and
   :data:`NOISE_K` noise units, whichever is largest), for swings slower than a bin;
-* at step level, a late-run scatter around the running median of at least
-  :data:`DISP_RANGE` of the curve's range and :data:`DISP_LEVEL` of its level, for swings
-  faster than a bin (mini-batch noise of a healthy run is a few percent of either).
+* at step level, a late-run scatter around the running median of at least :data:`DISP_LEVEL`
+  of the late level and :data:`DISP_RANGE` of the progress the run made, for swings faster
+  than a bin (a healthy run's mini-batch noise is small next to the distance it has come).
 
 Known false positives: very small batches make step-level scatter large; cyclic schedules
 (SGDR) make swings on purpose.
@@ -27,7 +27,7 @@ LEVEL_FRAC = 0.10
 NOISE_K = 8.0
 MIN_UPSWINGS = 2
 DISP_RANGE = 0.3
-DISP_LEVEL = 0.35
+DISP_LEVEL = 0.3
 
 
 def zigzag(y: np.ndarray, h: float) -> list[int]:
@@ -84,7 +84,8 @@ def detect(cx) -> Symptom | None:
         late = c.pos >= 0.5
         scatter = MAD_SIGMA * float(np.median(c.bin_mad[late]))
         late_level = abs(float(np.median(ys[late])))
-        if scatter >= DISP_RANGE * max(rng, 1e-12) and scatter >= DISP_LEVEL * late_level:
+        progress = max(c.start - late_level, 0.0)
+        if scatter >= DISP_RANGE * progress and scatter >= DISP_LEVEL * late_level:
             conf = float(np.clip(0.5 + scatter / max(late_level, 1e-12), 0.5, 0.95))
             p = float(c.bin_steps[int(np.argmax(late))])
             return Symptom(ID, p, c.last_step, conf,

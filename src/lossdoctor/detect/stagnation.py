@@ -26,6 +26,8 @@ def detect(cx) -> Symptom | None:
     best = c.best
     gain = start - best
     rel = gain / max(abs(start), 1e-12)
+    if c.end > start * (1 + 2 * MAX_REL_IMPROVEMENT):
+        return None  # it left its start, upwards: divergence's business
     ch = cx.chance
     if ch is not None and best >= (1 - MAX_REL_IMPROVEMENT) * ch and start > best:
         below = (ch - best) / ch

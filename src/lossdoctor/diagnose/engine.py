@@ -9,6 +9,8 @@ from .evidence import Evidence
 from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
 from .rules import RULES
 
+#: Highest score for a cause whose typical curves this run does not show.
+CAP_UNFIT = 0.5
 #: Runs shorter than this cannot show a shape; they get a warning instead of a verdict.
 MIN_POINTS = 4
 
@@ -30,6 +32,10 @@ def run_diagnosis(run: Run) -> Diagnosis:
         f = _base(mod, ev)
         if cx.usable:
             mod.assess(ev, f)
+            if ev.symptoms and not any(s.id in mod.PRODUCES for s in ev.symptoms) and f.score > CAP_UNFIT:
+                # internals alone cannot make a cause likely that does not make this curve
+                f.score = CAP_UNFIT
+                f.note("but this cause does not make the curve this run shows")
         verdict = f.verdict(healthy)
         causes.append(Cause(mod.ID, verdict, f.final_score(healthy), tuple(f.evidence),
                             (f.fix or mod.FIX) if verdict in ("likely", "possible", "confirmed") else "",

@@ -20,7 +20,7 @@ from ..detect import Context
 #: Learning rates below ``low`` are small for the optimizer, above ``high`` large (rules of thumb:
 #: SGD 0.01-0.1 for small nets; Adam's default 1e-3, fine-tuning 1e-5..1e-4).
 TYPICAL_LR = {
-    "sgd": (1e-3, 1.0),
+    "sgd": (5e-3, 2.0),  # effective lr, lr / (1 - momentum): 0.1 with momentum 0.9 is 1.0
     "adam": (1e-5, 1e-2),
     "adamw": (1e-5, 1e-2),
     "rmsprop": (1e-5, 1e-2),
@@ -119,13 +119,29 @@ class Evidence:
     def lr_bounds(self) -> tuple[float, float]:
         return TYPICAL_LR.get(self.optimizer or "", TYPICAL_LR_UNKNOWN)
 
+    @cached_property
+    def lr_eff(self) -> float | None:
+        """The step size SGD really takes: momentum m multiplies it by 1/(1-m)."""
+        if self.lr is None:
+            return None
+        m = self.hp_float("momentum") if self.optimizer == "sgd" else None
+        return self.lr / (1 - m) if m is not None and 0 <= m < 1 else self.lr
+
+    @property
+    def lr_text(self) -> str:
+        if self.lr is None:
+            return "?"
+        from .causes._util import g
+
+        return g(self.lr) + (f" (effective {g(self.lr_eff)} with momentum)" if self.lr_eff != self.lr else "")
+
     @property
     def lr_low(self) -> bool | None:
-        return None if self.lr is None else self.lr < self.lr_bounds[0]
+        return None if self.lr_eff is None else self.lr_eff < self.lr_bounds[0]
 
     @property
     def lr_high(self) -> bool | None:
-        return None if self.lr is None else self.lr > self.lr_bounds[1]
+        return None if self.lr_eff is None else self.lr_eff > self.lr_bounds[1]
 
     def hp_float(self, key: str) -> float | None:
         v = self.hp.get(key)

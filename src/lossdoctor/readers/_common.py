@@ -111,7 +111,7 @@ def columns_to_run(
     for out, col in chosen.items():
         keep = cols.present[col] & axis_ok
         if keep.all():  # a dense column (most logs): skip two boolean-index copies
-            series[out] = _clean(out, axis.copy(), cols.values[col], source, warnings)
+            series[out] = _clean(out, axis, cols.values[col], source, warnings)  # steps shared: never mutated
         else:
             series[out] = _clean(out, axis[keep], cols.values[col][keep], source, warnings)
     if step_col is not None and epoch_col is not None:

@@ -39,3 +39,5 @@ def assess(ev, f) -> None:
     elif gs["peak"] < STABLE and gs["growth"] < STABLE:
         f.against(0.3, f"the gradient norm stayed within {max(gs['peak'], gs['growth']):.1f}x of its median")
     del gn
+    if ev.lr_high and f.decisive:
+        f.against(0.15, f"the lr {ev.lr_text} is above the usual range: the bursts may be its doing")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._util import g
 
 ID = "loss_misuse"
@@ -15,6 +17,8 @@ PRODUCES = {
 FIX = "pass raw logits to nn.CrossEntropyLoss (remove the softmax), or use NLLLoss on log_softmax outputs"
 #: CrossEntropy on softmax outputs cannot go below log(1 + (C-1)/e): within this share of it is that floor.
 FLOOR_TOL = 0.04
+#: ...and the loss must sit on it for the last quarter of the run, not just pass it.
+SETTLED = 0.25
 
 
 def assess(ev, f) -> None:
@@ -29,7 +33,8 @@ def assess(ev, f) -> None:
     if C and c is not None:
         floor = math.log(1 + (C - 1) / math.e)
         best = c.best
-        if abs(best - floor) <= FLOOR_TOL * floor:
+        settled = float(np.mean(np.abs(c.ys[c.pos >= 1 - SETTLED] - floor) <= FLOOR_TOL * floor))
+        if abs(best - floor) <= FLOOR_TOL * floor and settled >= 0.8:
             f.support(0.4, f"the loss levels off at {g(best)} = log(1 + (C-1)/e) for C={C}: the floor of "
                            f"cross-entropy applied to probabilities instead of logits")
         elif best < floor * (1 - FLOOR_TOL):

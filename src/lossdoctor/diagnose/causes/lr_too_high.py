@@ -17,6 +17,10 @@ FIX = "lower the learning rate 3-10x; add a warm-up and gradient clipping"
 HIGH_UPDATE_RATIO = 1e-2
 #: A loss that never rose by more than this between 5%-windows moved too calmly for a too-high lr.
 CALM_RISE = 0.05
+#: A loss that climbs this far above its start within the first EARLY share of the run overshoots
+#: from the first steps (Karpathy's recipe: a loss that goes up early means the lr is too high).
+EARLY = 0.1
+EARLY_RISE = 1.3
 QUIET = ("plateau_then_drop", "slow_convergence", "stagnation")
 LOUD = ("oscillation", "divergence", "spikes", "nan_inf")
 
@@ -38,10 +42,15 @@ def assess(ev, f) -> None:
     else:
         f.need("update/weight ratio (||Δw||/||w|| per step): too-high steps show as ratios >> 1e-3")
     if ev.lr_high:
-        f.support(0.2, f"lr {g(ev.lr)} is above the usual range for {ev.optimizer or 'any optimizer'} "
-                       f"(up to {g(ev.lr_bounds[1])})")
+        f.support(0.25, f"lr {ev.lr_text} is above the usual range for {ev.optimizer or 'any optimizer'} "
+                        f"(up to {g(ev.lr_bounds[1])})")
     elif ev.lr_low:
-        f.against(0.3, f"lr {g(ev.lr)} is small for {ev.optimizer or 'any optimizer'}")
+        f.against(0.3, f"lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}")
+    c = ev.cx.loss
+    early = c.ys[c.pos <= EARLY]
+    if early.size and c.start > 0 and float(early.max()) >= EARLY_RISE * c.start:
+        f.support(0.2, f"the loss rose to {g(float(early.max()))}, {float(early.max()) / c.start:.1f}x its start, "
+                       f"within the first {pct(EARLY)} of the run: steps overshoot from the start")
     gs = ev.grad_stats
     if gs is not None and gs["peak"] >= 1e3:
         f.note(f"gradient norm peaked at {gs['peak']:.0f}x its median: exploding gradients may be the driver")

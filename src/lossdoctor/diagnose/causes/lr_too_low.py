@@ -19,7 +19,7 @@ SMALL_UPDATE = 3e-4
 NORMAL_UPDATE = 5e-4
 #: A gradient norm that grows this much after the plateau means the plateau's steps were small
 #: because the gradient was, not the lr (a saddle).
-SADDLE_GROWTH = 5.0
+SADDLE_GROWTH = 3.0
 
 
 def assess(ev, f) -> None:
@@ -31,10 +31,10 @@ def assess(ev, f) -> None:
     if ev.lr is not None:
         f.fix = f"raise the learning rate about 10x (from {g(ev.lr)} to {g(ev.lr * 10)}); an LR range test finds the largest stable rate"
     if low:
-        f.support(0.2, f"lr {g(ev.lr)} is below the usual range for {ev.optimizer or 'any optimizer'} "
+        f.support(0.2, f"lr {ev.lr_text} is below the usual range for {ev.optimizer or 'any optimizer'} "
                        f"(from {g(ev.lr_bounds[0])})")
     elif low is False and ev.optimizer is not None:
-        f.against(0.1, f"lr {g(ev.lr)} is in the usual range for {ev.optimizer}")
+        f.against(0.1, f"lr {ev.lr_text} is in the usual range for {ev.optimizer}")
     elif ev.lr is None:
         f.need("learning rate (lr series or hparams): a low lr makes this same curve")
     if ur is None:

@@ -13,7 +13,7 @@ PRODUCES = {
 FIX = ("re-initialise with a scaled scheme (Kaiming/Xavier) instead of tiny weights; use momentum or Adam, "
        "or raise the lr briefly, to leave the saddle sooner")
 #: The gradient grows this much when the weights leave a saddle (it is ~0 on it).
-SADDLE_GROWTH = 5.0
+SADDLE_GROWTH = 3.0
 #: Plateau within this share of ln(C): the network outputs a uniform guess, the saddle at the origin.
 CHANCE_TOL = 0.1
 NORMAL_UPDATE = 5e-4
@@ -34,7 +34,7 @@ def assess(ev, f) -> None:
     elif ev.sym("plateau_then_drop") is not None:
         f.need("gradient norm: on a saddle it is tiny, and grows as the loss drops")
     if ev.lr_low:
-        f.against(0.25, f"the lr {g(ev.lr)} is small for {ev.optimizer or 'any optimizer'}: it explains small steps")
+        f.against(0.25, f"the lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}: it explains small steps")
     ws = ev.wd_share
     if ws is not None and ws >= 0.5:
         f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the penalty, not a saddle, holds the weights")
