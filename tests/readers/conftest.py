@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-# Where the real-log fixtures live: LOSSDOCTOR_REALLOGS, else the shared folder of this project.
+# Where the real-log fixtures live: LOSSDOCTOR_REALLOGS, else a shared/ folder in or beside
+# the clone (CI lays it beside), else this project's shared folder.
+_REPO = Path(__file__).resolve().parents[2]
 _CANDIDATES = [os.environ.get("LOSSDOCTOR_REALLOGS", ""),
-               str(Path(__file__).resolve().parents[1] / "data" / "reallogs"),
+               str(_REPO / "shared" / "reallogs"),
+               str(_REPO.parent / "shared" / "reallogs"),
                "/work/shared/reallogs"]
 
 

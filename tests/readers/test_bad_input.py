@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,8 +23,27 @@ READERS = (csv_table, jsonl, trainer_state, keras_history)
 
 
 # -- CSV: damaged files keep their good rows -----------------------------------------------------
+# The CSV reader has two paths: pyarrow (which hands ragged rows back for repair) and a line
+# reader for what pyarrow refuses. Each case runs on both, forced.
 
-def test_ragged_rows(write):
+def _fail(*args, **kwargs):
+    raise AssertionError("this path must not be taken")
+
+
+@contextmanager
+def _only(path: str):
+    other = "_read_lines" if path == "arrow" else "_read_arrow"
+    with mock.patch.object(csv_table, other, _fail if path == "arrow" else lambda *a, **k: None):
+        yield
+
+
+@pytest.fixture(params=["arrow", "lines"])
+def csv_path(request):
+    with _only(request.param):
+        yield request.param
+
+
+def test_ragged_rows(write, csv_path):
     text = "step,loss,acc\n1,1.0,0.1\n2,0.9\n3,0.8,0.3,extra\n4,0.7,0.4\n"
     run = csv_table.read(write("r.csv", text))
     assert run.loss.values.tolist() == [1.0, 0.9, 0.8, 0.7]
@@ -31,7 +52,7 @@ def test_ragged_rows(write):
     assert "2 row(s)" in w and "line 3" in w
 
 
-def test_truncated_last_line(write):
+def test_truncated_last_line(write, csv_path):
     text = "epoch,loss,val_loss\n0,1.0,1.1\n1,0.9,1.0\n2,0.8"
     run = csv_table.read(write("t.csv", text))
     assert run.loss.values.tolist() == [1.0, 0.9, 0.8]  # the cut line's good cells count too
@@ -40,8 +61,18 @@ def test_truncated_last_line(write):
     assert "line 4" in w
 
 
-@pytest.mark.parametrize("ragged", [False, True], ids=["arrow", "line-by-line"])
-def test_text_in_a_numeric_column(write, ragged):
+def test_truncated_last_line_of_a_long_log_after_blank_lines(write, csv_path):
+    rows = ["step,loss"] + [f"{i},{1.0 / (i + 1)}" for i in range(5000)]
+    rows.insert(100, "")  # one blank line shifts rows against lines
+    text = "\n".join(rows) + "\n5000,0.0001,"
+    run = csv_table.read(write("t.csv", text))
+    assert len(run.loss) == 5001 and run.loss.values[-1] == 0.0001
+    (w,) = run.warnings
+    assert "line 5003" in w
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_text_in_a_numeric_column(write, csv_path, ragged):
     rows = ["step,loss,val_loss"] + [f"{i},{1.0 / (i + 1)},0.5" for i in range(20)]
     rows[6] = "5,oops,0.5"  # line 7
     rows[9] = "8,#N/A,0.5"
@@ -57,6 +88,12 @@ def test_text_in_a_numeric_column(write, ragged):
     assert len(run.warnings) == 1 + ragged
 
 
+def test_bad_cell_in_a_ragged_row_is_quoted(write, csv_path):
+    run = csv_table.read(write("x.csv", "step,loss,acc\n1,1.0,0.1\n2,bad\n3,0.8,0.3\n"))
+    assert run.loss.steps.tolist() == [1, 3]
+    assert any("'bad'" in w and "line 3" in w for w in run.warnings)
+
+
 def test_binary_junk_in_the_middle(write):
     data = b"step,loss\n1,1.0\n2,0.9\n\x00\xff\xfe\x13garbage\x80\n3,0.8\n"
     run = csv_table.read(write("j.csv", data))
@@ -65,7 +102,15 @@ def test_binary_junk_in_the_middle(write):
     assert "line 4" in w
 
 
-@pytest.mark.parametrize("data", [bytes(range(256)) * 8, b"\x00" * 100, b"\x89PNG\r\n\x1a\n" + bytes(500)])
+def test_junk_line_with_the_right_width(write, csv_path):
+    run = csv_table.read(write("j.csv", "step,loss\n1,1.0\n\nn/a,--\n3,0.8\n"))
+    assert run.loss.values.tolist() == [1.0, 0.8]
+    (w,) = run.warnings
+    assert "1 line(s) without any number" in w and "line 4" in w
+
+
+@pytest.mark.parametrize("data", [bytes(range(256)) * 8, b"\x00" * 100,
+                                  b"\x89PNG\r\n\x1a\n" + bytes(500)])
 def test_binary_files_are_refused(write, data):
     p = write("b.csv", data)
     assert csv_table.sniff(p, data) == 0.0
@@ -74,7 +119,7 @@ def test_binary_files_are_refused(write, data):
     assert str(p) in str(exc.value)
 
 
-def test_bom_crlf_and_blank_lines(write):
+def test_bom_crlf_and_blank_lines(write, csv_path):
     data = b"\xef\xbb\xbf\r\nstep,loss\r\n\r\n1,1.0\r\n\r\n2,0.5\r\n\r\n"
     run = csv_table.read(write("b.csv", data))
     assert run.loss.steps.tolist() == [1, 2] and run.warnings == ()
@@ -82,7 +127,8 @@ def test_bom_crlf_and_blank_lines(write):
 
 def test_two_megabyte_header_line(write):
     n = 10_000  # long per-layer names: 10k columns of ~200 characters
-    names = ["step", "loss"] + [f"grad_norm/{'encoder.block.' * 13}{i:06d}.weight" for i in range(n)]
+    layers = [f"grad_norm/{'encoder.block.' * 13}{i:06d}.weight" for i in range(n)]
+    names = ["step", "loss"] + layers
     header = ",".join(names)
     assert len(header) > 2_000_000
     rows = [",".join([str(s), str(1.0 / (s + 1))] + ["0.5"] * n) for s in range(3)]
@@ -99,15 +145,16 @@ def test_two_megabyte_column_name(write):
     assert run.loss.values.tolist() == [0.5, 0.4, 0.3]
 
 
-def test_duplicate_column_names(write):
-    run = csv_table.read(write("d.csv", "step,loss,loss,acc,acc\n1,1.0,2.0,0.1,0.2\n2,0.5,1.5,0.3,0.4\n"))
+def test_duplicate_column_names(write, csv_path):
+    text = "step,loss,loss,acc,acc\n1,1.0,2.0,0.1,0.2\n2,0.5,1.5,0.3,0.4\n"
+    run = csv_table.read(write("d.csv", text))
     assert run.loss.values.tolist() == [1.0, 0.5]
     assert run.get("loss.2").values.tolist() == [2.0, 1.5]
     assert run.get("acc.2").values.tolist() == [0.2, 0.4]
 
 
-@pytest.mark.parametrize("ragged", [False, True], ids=["arrow", "line-by-line"])
-def test_nan_and_inf_spellings(write, ragged):
+@pytest.mark.parametrize("ragged", [False, True])
+def test_nan_and_inf_spellings(write, csv_path, ragged):
     text = "step,loss\n1,nan\n2,NaN\n3,inf\n4,-inf\n5,Infinity\n6,-Infinity\n7,1e400\n8,0.5\n"
     if ragged:
         text += "9,0.4,extra\n"
@@ -117,14 +164,14 @@ def test_nan_and_inf_spellings(write, ragged):
     assert v[7] == 0.5
 
 
-def test_repeated_header_of_appended_runs(write):
+def test_repeated_header_of_appended_runs(write, csv_path):
     text = "epoch,loss\n0,1.0\n1,0.9\nepoch,loss\n0,1.1\n1,0.8\n2,0.7\n"
     run = csv_table.read(write("a.csv", text))
     assert run.loss.values.tolist() == [1.1, 0.8, 0.7]  # the later run wins on repeated epochs
     assert any("repeated" in w for w in run.warnings)
 
 
-def test_rows_without_a_step_are_skipped_with_their_line(write):
+def test_rows_without_a_step_are_skipped_with_their_line(write, csv_path):
     run = csv_table.read(write("s.csv", "step,loss\n1,1.0\n,0.9\n3,0.8\n"))
     assert run.loss.steps.tolist() == [1, 3]
     assert any("line 3" in w for w in run.warnings)
@@ -134,7 +181,8 @@ def test_rows_without_a_step_are_skipped_with_their_line(write):
 
 def test_jsonl_deeply_nested_line(write):
     bad = "[" * 100_000 + "]" * 100_000
-    text = '{"step": 1, "loss": 1.0}\n' + bad + '\n{"step": 2, "loss": 0.5}\n{"step": 3, "loss": 0.4}\n'
+    text = ('{"step": 1, "loss": 1.0}\n' + bad
+            + '\n{"step": 2, "loss": 0.5}\n{"step": 3, "loss": 0.4}\n')
     run = jsonl.read(write("n.jsonl", text))
     assert run.loss.values.tolist() == [1.0, 0.5, 0.4]
     (w,) = run.warnings
@@ -156,6 +204,29 @@ def test_cut_off_json_documents_are_refused_with_the_line(write, mod, text):
     with pytest.raises(LogError, match=r"not valid JSON at line 1 \(cut off\?\)") as exc:
         mod.read(p)
     assert str(p) in str(exc.value)
+
+
+@pytest.mark.parametrize("mod", READERS, ids=lambda m: m.FORMAT)
+def test_deeply_nested_json(write, mod):
+    deep = '{"loss": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    p = write("deep.json", deep)
+    assert mod.sniff(p, deep.encode()[:65536]) == 0.0
+    with pytest.raises(LogError):
+        mod.read(p)
+
+
+def test_integers_beyond_float_range(write):
+    huge = "1" + "0" * 400
+    run = jsonl.read(write("h.jsonl", f'{{"step": 1, "loss": {huge}}}\n'
+                                      f'{{"step": 2, "loss": -{huge}}}\n'
+                                      f'{{"step": 3, "loss": 1, "x": {{"y": {huge}}}}}\n'))
+    assert run.loss.values.tolist() == [math.inf, -math.inf, 1.0]
+    assert run.get("x/y").values.tolist() == [math.inf]
+    entries = f'{{"loss": {huge}, "step": 1}}, {{"loss": 1, "step": {huge}}}'
+    run = trainer_state.read(write("trainer_state.json", f'{{"log_history": [{entries}]}}'))
+    assert run.loss.values.tolist() == [math.inf]
+    run = keras_history.read(write("h.json", f'{{"loss": [{huge}, 1]}}'))
+    assert run.loss.values.tolist() == [math.inf, 1.0]
 
 
 def test_trainer_state_ignores_junk_entries(write):
@@ -232,20 +303,21 @@ def _names(ncols):
 
 @settings(max_examples=120, deadline=None)
 @given(table=_tables(), delim=st.sampled_from([",", "\t", ";"]), crlf=st.booleans(),
-       ragged=st.booleans())
-def test_csv_round_trip(scratch, table, delim, crlf, ragged):
+       ragged=st.booleans(), path=st.sampled_from(["arrow", "lines"]))
+def test_csv_round_trip(scratch, table, delim, crlf, ragged, path):
     steps, cols = table
     names = _names(len(cols))
     end = "\r\n" if crlf else "\n"
     lines = [delim.join(["step"] + names)]
     for i, s in enumerate(steps):
         lines.append(delim.join([str(s)] + ["" if c[i] is None else repr(c[i]) for c in cols]))
-    if ragged:  # an extra cell on one line sends the file down the line-by-line path
+    if ragged:  # an extra cell on one line: pyarrow hands the row back for repair
         lines.append(delim.join([str(steps[-1] + 1)] + [""] * len(cols) + ["1"]))
     p = scratch / "table.csv"
     p.write_text(end.join(lines) + end, encoding="utf-8", newline="")
     try:
-        run = csv_table.read(p)
+        with _only(path):
+            run = csv_table.read(p)
     except LogError as exc:  # only when no cell holds a number
         assert "no numeric" in str(exc) or "header only" in str(exc)
         return
@@ -280,7 +352,7 @@ def test_jsonl_round_trip(scratch, table, truncate):
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-    | st.sampled_from(["nan", "-inf", "1e-3", "step", "loss"]),
+    | st.sampled_from(["nan", "-inf", "1e-3", "step", "loss", 10**400, -(10**400)]),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.sampled_from(["step", "loss", "val_loss", "epoch", "type", "lr", "x",
                                      "log_history", "history", "global_step", "train"]), inner,

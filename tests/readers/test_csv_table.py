@@ -124,7 +124,8 @@ def test_real_yolov8(reallogs, manifest):
     assert run.meta["format"] == "yolo_csv"
     _check(run.get("train/box_loss"), 70, 0.6525, 0.4486)
     assert run.loss.steps[0] == 1  # Ultralytics counts epochs from 1
-    assert {"train/cls_loss", "train/dfl_loss", "val/dfl_loss", "metrics/map50(b)"} <= set(run.series)
+    expected = {"train/cls_loss", "train/dfl_loss", "val/dfl_loss", "metrics/map50(b)"}
+    assert expected <= set(run.series)
 
 
 # -- files written by the real library --------------------------------------------------------
@@ -206,8 +207,9 @@ def test_no_loss_column_is_still_a_run(write):
 
 
 def test_text_columns_are_left_out(write):
-    run = csv_table.read(write("m.csv", "time,loss,name\n2024-01-01 10:00,0.5,a\n"
-                                        "2024-01-01 10:01,0.4,b\n"))
+    p = write("m.csv", "time,loss,name\n2024-01-01 10:00,0.5,a\n2024-01-01 10:01,0.4,b\n")
+    assert csv_table.sniff(p, p.read_bytes()) >= 0.8
+    run = csv_table.read(p)
     assert set(run.series) == {"loss"}
     assert run.warnings == ()
 
@@ -218,6 +220,9 @@ def test_text_columns_are_left_out(write):
     ("[INFO] step 10 loss=0.5\n[INFO] step 20 loss=0.4\n", "log lines"),
     ("Epoch [1/50], Loss: 1.47, Accuracy: 47%\nEpoch [2/50], Loss: 1.02, Accuracy: 63%\n", "text"),
     ("a,b\nx,y\nz,w\n", "text table"),
+    ("step 10 loss 0.52\nstep 20 loss 0.47\nstep 30 loss 0.41\n", "key-value text"),
+    ("time,loss,name\n2024-01-01,run,a\n2024-01-02,run,b\n", "no numbers"),
+    ("weights: yolov5l.pt\nlr0: 0.01\nlrf: 0.1\nmomentum: 0.937\n", "yaml"),
     ("", "empty"),
 ])
 def test_sniff_refuses_other_content(write, text, what):

@@ -1,15 +1,18 @@
 """CSV and TSV tables: Lightning's ``metrics.csv``, Keras' ``CSVLogger``, YOLOv5/v8
 ``results.csv`` and any table of numbers with a header row.
 
-The delimiter is sniffed (comma, tab, semicolon, or runs of spaces). Well-formed files go
-through pyarrow's CSV reader, which reads a million rows in about 0.1 s; files pyarrow refuses
-(ragged or cut-off rows, text in numeric columns, junk lines) are read line by line, keeping
-every good row. An empty cell is *missing* (Lightning writes one per metric a row did not log);
-a logged ``nan`` is a real NaN and stays one.
+The delimiter is sniffed (comma, tab, semicolon, or runs of spaces). pyarrow's CSV reader
+reads a million clean rows in about 0.1 s; it also takes damaged files: ragged or cut-off rows
+are handed back and repaired here, text in numeric columns is parsed with Arrow kernels. What
+it cannot take (space-aligned tables, bytes that are not UTF-8, rows wider than a block, many
+ragged rows) is read line by line. Either way every good row is kept and each kind of damage
+gives one warning naming the first line. An empty cell is *missing* (Lightning writes one per
+metric a row did not log); a logged ``nan`` is a real NaN and stays one.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from pathlib import Path
@@ -35,12 +38,18 @@ TEXT_COLUMN_SHARE = 0.5
 PARTIAL_HEAD_BYTES = 32 * 1024
 # pyarrow needs a whole row inside one block; a generous block copes with very wide headers.
 ARROW_BLOCK_BYTES = 8 << 20
+# Ragged rows the fast path puts back by hand; a file with more goes line by line.
+MAX_RAGGED_ROWS = 1000
 # A cell quoted in warnings is cut to this many characters (it may be binary junk).
 QUOTE_CHARS = 24
 
 _YOLO_COL = re.compile(r"^(train|val)/(box|obj|cls|dfl|seg)_loss$|^metrics/map")
 _LINE_END = re.compile(r"\r*\n|\r")
 _LINE_END_B = re.compile(rb"\r*\n|\r")
+# What float() accepts, in RE2 syntax for Arrow's regex kernel (1_000 is the one exception).
+_FLOAT_RE2 = r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))$"
+# An empty line: pyarrow skips it, so row numbers and line numbers part from there on.
+_EMPTY_LINE = re.compile(rb"(?>\r*\n|\r)(?>\r*\n|\r)")
 _ASCII_SPACE = " \t\r\n\x0b\x0c"  # what bytes.strip() and rb"\s" treat as blank
 
 
@@ -73,7 +82,13 @@ def sniff(path: Path, head: bytes) -> float:
     rows = [_split(ln, delim) for ln in lines[1:]]
     if len(header) < 2 and not loss_like:
         return 0.0
-    if _agreement(rows, len(header), _decimal(delim, lines)) < SNIFF_AGREEMENT:
+    decimal = _decimal(delim, lines)
+    if _agreement(rows, len(header), decimal) < SNIFF_AGREEMENT and not (
+            # text columns only under a header of names with a real delimiter: a header with
+            # numbers in it is more likely a line of a text log ("step 10 loss 0.5"), and
+            # space-separated "key: value" lines (YAML) would pass for a table
+            delim != WHITESPACE and not any(_is_number(c) for c in header)
+            and _mixed_table(rows, header, decimal)):
         return 0.0
     score = 0.55
     if loss_like:
@@ -91,6 +106,19 @@ def _agreement(rows: list[list[str]], width: int, decimal: str = ".") -> float:
                and all(not c.strip() or _is_number(c, decimal) for c in r)
                and any(c.strip() for c in r))
     return good / len(rows)
+
+
+def _mixed_table(rows: list[list[str]], header: list[str], decimal: str) -> bool:
+    """A table with text columns (a timestamp, a run name): rows of the header's width whose
+    loss column, or at least half of whose columns, hold numbers."""
+    width = len(header)
+    same = [r for r in rows if len(r) == width]
+    if not rows or len(same) < SNIFF_AGREEMENT * len(rows):
+        return False
+    numeric = [j for j in range(width)
+               if sum(_is_number(r[j], decimal) for r in same) >= SNIFF_AGREEMENT * len(same)]
+    return bool(numeric) and (any(_is_loss_name(header[j]) for j in numeric)
+                              or len(numeric) >= width / 2)
 
 
 def _is_loss_name(name: str) -> bool:
@@ -144,11 +172,9 @@ def _read_buffer(path: Path, buf) -> Run:
         text = bytes(body).decode("utf-8", errors="replace")
         cols = _read_lines(text, names, delim, decimal, path, first_line, warnings)
 
-    n_rows = len(next(iter(cols.values.values()))) if len(cols) else 0
-    if not any(p.any() for p in cols.present.values()):
-        if n_rows == 0 and len(cols):
-            raise LogError(f"{path}: header only, no data rows")
+    if not len(cols):
         raise LogError(f"{path}: no numeric columns (header: {', '.join(names[:8])})")
+    n_rows = len(next(iter(cols.values.values())))
     fmt = _flavour(names, path)
     meta = {"delimiter": {"\t": "tab", WHITESPACE: "spaces"}.get(delim, delim), "rows": n_rows}
     if encoding != "utf-8":
@@ -156,127 +182,241 @@ def _read_buffer(path: Path, buf) -> Run:
     return columns_to_run(path, cols, fmt, warnings=warnings, meta=meta, first_line=first_line)
 
 
+class _Raw:
+    """One column as parsed, before the checks: values, the present mask, the rows whose cell
+    is not a number (``bad``) and a way to see a cell's text (``cells``: a list, an Arrow
+    column or a function of the row; ``None`` for a column pyarrow typed as numbers)."""
+
+    __slots__ = ("name", "values", "present", "bad", "cells")
+
+    def __init__(self, name, values, present, bad=(), cells=None):
+        self.name, self.values, self.present = name, values, present
+        self.bad = np.asarray(bad, dtype=np.intp)
+        self.cells = cells
+
+    def cell(self, i: int) -> str:
+        c = self.cells
+        if c is None:
+            return ""
+        if callable(c):
+            c = c(i)
+        elif isinstance(c, list):
+            c = c[i]
+        else:
+            c = c[i].as_py()
+        if isinstance(c, bytes):
+            c = c.decode("utf-8", errors="replace")
+        return "" if c is None else str(c)
+
+
 def _read_arrow(body, names, delim, decimal, path, first_line, warnings) -> Columns | None:
-    """The fast path. ``None`` when pyarrow refuses the file (the line reader then takes over)."""
+    """The fast path. ``None`` when pyarrow refuses the file (the line reader then takes over).
+
+    Ragged rows (a cut-off last line, an extra cell) make pyarrow stop; a second, serial pass
+    hands them to us with their row numbers, and they are parsed here and put back in place."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    def attempt(types):
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row):
+        if row.number is None or len(invalid) >= MAX_RAGGED_ROWS:
+            return "error"
+        invalid.append((row.number - 1, row.text))
+        return "skip"
+
+    def attempt(types, handler):
+        invalid.clear()
         return pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(body)),  # zero-copy view of the memory map
-            read_options=pacsv.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delim),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES,
+                                           use_threads=handler is None),
+            parse_options=pacsv.ParseOptions(delimiter=delim, invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, null_values=[""], strings_can_be_null=False,
                 quoted_strings_can_be_null=True, decimal_point=decimal))
 
-    try:
-        table = attempt({n: pa.float64() for n in names})
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc):
-            return None  # ragged rows, cut-off line, stray quotes: read line by line
-        try:  # some column holds text: let pyarrow type each column, fix the text ones here
-            table = attempt(None)
-        except pa.ArrowException:
-            return None
-    except pa.ArrowException:
+    table = None
+    for handler in (None, on_invalid):
+        if handler is not None and not _is_utf8(body):
+            return None  # pyarrow cannot hand over rows that are not text
+
+        # all columns as float64 first; when some column holds text, let pyarrow type each one
+        for types in ({n: pa.float64() for n in names}, None):
+            try:
+                table = attempt(types, handler)
+                break
+            except pa.ArrowInvalid as exc:
+                if "conversion error" not in str(exc):
+                    break  # a parse error (ragged rows): the next handler
+            except pa.ArrowException:
+                return None
+        if table is not None:
+            break
+    if table is None:
         return None
 
-    line_of_row: list[int] = []
-
-    def line_of_row_fn() -> list[int]:  # only needed for a warning: computed at most once
-        if not line_of_row:
-            line_of_row.extend(_row_lines(bytes(body), first_line))
-        return line_of_row
-
-    cols = Columns()
+    raws = []
     for name, col in zip(names, table.columns):
         t = col.type
         if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
             if not pa.types.is_float64(t):
                 col = col.cast(pa.float64(), safe=False)
-            values, present = _float_chunks(col)
+            raws.append(_Raw(name, *_float_chunks(col)))
         elif pa.types.is_null(t):
-            values, present = np.full(len(col), np.nan), np.zeros(len(col), dtype=bool)
-        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+            raws.append(_Raw(name, np.full(len(col), np.nan), np.zeros(len(col), dtype=bool)))
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            raws.append(_text_column(name, col, decimal))
+        elif pa.types.is_binary(t):  # not valid UTF-8: cell by cell
             cells = col.to_pylist()
-            values, present, bad = _parse_cells(cells, decimal)
-            if not _accept_column(name, values, present, bad, cells, path, warnings,
-                                  lambda i: line_of_row_fn()[i]):
-                continue
+            raws.append(_Raw(name, *_parse_cells(cells, decimal), cells=cells))
         else:  # timestamps, dates: not a metric
-            continue
-        cols.add(name, values, present)
+            raws.append(_Raw(name, np.full(len(col), np.nan), np.zeros(len(col), dtype=bool)))
+    ragged = np.zeros(0, dtype=np.intp)
+    if invalid:
+        raws, ragged = _merge_invalid(raws, invalid, delim, decimal)
 
-    return cols
+    line_of_row: list[int] = []
+
+    def row_line(i: int) -> int:  # only needed for warnings
+        if not _has_empty_line(body):
+            return first_line + i  # rows and lines match one to one
+        if not line_of_row:
+            line_of_row.extend(_row_lines(bytes(body), first_line))
+        return line_of_row[i] if i < len(line_of_row) else first_line + i
+
+    return _finish(raws, ragged, row_line, names, path, warnings)
 
 
-def _float_chunks(col) -> tuple[np.ndarray, np.ndarray]:
-    """A float64 ChunkedArray as numpy values and a present mask, straight from the Arrow
-    buffers (``to_numpy`` would import pandas, which costs more than the whole read)."""
-    n = len(col)
-    values = np.empty(n, dtype=np.float64)
-    present = np.ones(n, dtype=bool)
-    pos = 0
-    for ch in col.chunks:
-        m = len(ch)
-        if m == 0:
-            continue
-        validity, buf = ch.buffers()[:2]
-        values[pos:pos + m] = np.frombuffer(buf, dtype=np.float64, count=m, offset=ch.offset * 8)
-        if validity is not None and ch.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little",
-                                 count=ch.offset + m)
-            present[pos:pos + m] = bits[ch.offset:].astype(bool)
-            values[pos:pos + m][~present[pos:pos + m]] = np.nan  # null slots hold garbage
-        pos += m
-    return values, present
+def _text_column(name, col, decimal) -> _Raw:
+    """A column pyarrow typed as text: parse its numbers with Arrow kernels (a Python loop
+    over a million cells takes seconds); only the bad cells are looked at one by one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(col)
+    if decimal == ",":
+        text = pc.replace_substring(text, ",", ".")
+    is_num = pc.fill_null(pc.match_substring_regex(text, _FLOAT_RE2), False)
+    try:
+        nums = pc.cast(pc.if_else(is_num, text, pa.scalar(None, text.type)), pa.float64())
+    except pa.ArrowInvalid:  # a spelling the pattern lets through but Arrow does not parse
+        cells = col.to_pylist()
+        return _Raw(name, *_parse_cells(cells, decimal), cells=cells)
+    values, present = _float_chunks(nums)
+    bad_mask = pc.and_(pc.invert(is_num), pc.fill_null(pc.greater(pc.utf8_length(text), 0), False))
+    bad = pc.indices_nonzero(bad_mask).to_pylist() if pc.any(bad_mask).as_py() else []
+    return _Raw(name, values, present, bad, cells=col)
+
+
+def _merge_invalid(raws, invalid, delim, decimal):
+    """Put the rows pyarrow skipped back at their places, parsed cell by cell."""
+    n = len(raws[0].values) + len(invalid)
+    pos = np.asarray([p for p, _ in invalid], dtype=np.intp)
+    valid = np.ones(n, dtype=bool)
+    valid[pos] = False
+    valid_idx = np.flatnonzero(valid)
+    rows = [_split(text, delim) for _, text in invalid]
+    out = []
+    for j, r in enumerate(raws):
+        values = np.full(n, np.nan)
+        present = np.zeros(n, dtype=bool)
+        values[valid], present[valid] = r.values, r.present
+        bad = list(valid_idx[r.bad])
+        extra: dict[int, str] = {}
+        for p, row in zip(pos.tolist(), rows):
+            c = row[j] if j < len(row) else ""
+            extra[p] = c
+            c = c.strip().strip('"').strip()
+            v = _to_float(c, decimal) if c else None
+            if v is not None:
+                values[p], present[p] = v, True
+            elif c:
+                bad.append(p)
+        out.append(_Raw(r.name, values, present, sorted(bad), _shifted(r, np.sort(pos), extra)))
+    return out, np.sort(pos)
+
+
+def _shifted(raw: _Raw, pos: np.ndarray, extra: dict[int, str]):
+    """Cell text by row once the skipped rows at ``pos`` are back in place."""
+    def cell(i: int) -> str:
+        if i in extra:
+            return extra[i]
+        return raw.cell(i - int(np.searchsorted(pos, i)))
+    return cell
 
 
 def _read_lines(text, names, delim, decimal, path, first_line, warnings) -> Columns:
-    """The robust path: line by line, every cell on its own. Ragged rows are padded or cut,
-    cells that are not numbers become missing, lines with no number at all are skipped."""
+    """The robust path: line by line, every cell on its own."""
     width = len(names)
     rows: list[list[str]] = []
     row_lines: list[int] = []
-    ragged, ragged_first = 0, 0
-    junk, junk_first = 0, 0
-    repeated_header = 0
-    header_norm = [S.normalize(n) for n in names]
+    ragged: list[int] = []
     for i, line in enumerate(_LINE_END.split(text)):
         if not line.strip():
             continue
-        lineno = first_line + i
         cells = _split(line, delim)
-        if not any(_is_number(c, decimal) for c in cells):
-            if [S.normalize(c.strip('"')) for c in cells] == header_norm:
-                repeated_header += 1  # runs appended to one file repeat the header
-            else:
-                junk += 1
-                junk_first = junk_first or lineno
-            continue
         if len(cells) != width:
-            ragged += 1
-            ragged_first = ragged_first or lineno
+            ragged.append(len(rows))
             cells = (cells + [""] * width)[:width]
         rows.append(cells)
-        row_lines.append(lineno)
-    if repeated_header:
-        warnings.append(f"{path}: the header is repeated {repeated_header} time(s) "
-                        f"(several runs appended to one file?)")
-    if junk:
-        warnings.append(f"{path}: skipped {junk} line(s) without any number "
-                        f"(first at line {junk_first})")
-    if ragged:
-        warnings.append(f"{path}: {ragged} row(s) do not have {width} cells (first at line "
-                        f"{ragged_first}; cut off?); their missing cells are left empty")
-    cols = Columns()
+        row_lines.append(first_line + i)
+    raws = []
     for j, name in enumerate(names):
         cells = [r[j] for r in rows]
-        values, present, bad = _parse_cells(cells, decimal)
-        if _accept_column(name, values, present, bad, cells, path, warnings,
-                          row_lines.__getitem__):
-            cols.add(name, values, present)
+        raws.append(_Raw(name, *_parse_cells(cells, decimal), cells=cells))
+    return _finish(raws, np.asarray(ragged, dtype=np.intp), row_lines.__getitem__, names, path,
+                   warnings)
+
+
+def _finish(raws: list[_Raw], ragged: np.ndarray, row_line, names, path, warnings) -> Columns:
+    """The checks both paths share. Rows without any number are skipped (a repeated header
+    of appended runs, junk) with one warning per kind; ragged rows are kept with their
+    missing cells empty; a column of numbers with some bad cells warns once, naming the
+    first line; a column of text is left out."""
+    n = len(raws[0].values) if raws else 0
+    any_present = np.zeros(n, dtype=bool)
+    has_bad = np.zeros(n, dtype=bool)
+    for r in raws:
+        any_present |= r.present
+        has_bad[r.bad] = True
+    junk = np.flatnonzero(~any_present & has_bad)
+    if junk.size:
+        header = [S.normalize(x) for x in names]
+        looked = junk[:MAX_RAGGED_ROWS]  # a file of junk needs no row-by-row look
+        is_header = np.zeros(junk.size, dtype=bool)
+        is_header[:looked.size] = [[S.normalize(r.cell(int(i)).strip('"')) for r in raws] == header
+                                   for i in looked]
+        if is_header.any():
+            warnings.append(f"{path}: the header is repeated {int(is_header.sum())} time(s) "
+                            f"(several runs appended to one file?)")
+        junk = junk[~is_header]
+        if junk.size:
+            warnings.append(f"{path}: skipped {junk.size} line(s) without any number "
+                            f"(first at line {row_line(int(junk[0]))})")
+    ragged = ragged[any_present[ragged]]
+    if ragged.size:
+        warnings.append(f"{path}: {ragged.size} row(s) do not have {len(names)} cells (first at "
+                        f"line {row_line(int(ragged[0]))}; cut off?); their missing cells are "
+                        f"left empty")
+    keep = None if any_present.all() else any_present
+    cols = Columns()
+    for r in raws:
+        if not r.present.any():
+            continue  # text only, or empty
+        bad = r.bad[any_present[r.bad]]
+        if bad.size:
+            n_ok = int(r.present.sum())
+            if bad.size > TEXT_COLUMN_SHARE * (bad.size + n_ok):
+                continue  # a text column
+            i = int(bad[0])
+            shown = r.cell(i).strip()[:QUOTE_CHARS]
+            warnings.append(f"{path}: column '{r.name}': {bad.size} cell(s) are not numbers "
+                            f"(first at line {row_line(i)}: {shown!r}); read as missing")
+        if keep is None:
+            cols.add(r.name, r.values, r.present)
+        else:
+            cols.add(r.name, r.values[keep], r.present[keep])
     return cols
 
 
@@ -303,29 +443,51 @@ def _parse_cells(cells: list, decimal: str) -> tuple[np.ndarray, np.ndarray, lis
     return values, present, bad
 
 
-def _accept_column(name, values, present, bad, cells, path, warnings, line_of) -> bool:
-    """Keep a column of numbers (warning once about its bad cells); drop a text column."""
-    if not bad:
+def _float_chunks(col) -> tuple[np.ndarray, np.ndarray]:
+    """A float64 ChunkedArray as numpy values and a present mask, straight from the Arrow
+    buffers (``to_numpy`` would import pandas, which costs more than the whole read)."""
+    n = len(col)
+    values = np.empty(n, dtype=np.float64)
+    present = np.ones(n, dtype=bool)
+    pos = 0
+    for ch in col.chunks:
+        m = len(ch)
+        if m == 0:
+            continue
+        validity, buf = ch.buffers()[:2]
+        values[pos:pos + m] = np.frombuffer(buf, dtype=np.float64, count=m, offset=ch.offset * 8)
+        if validity is not None and ch.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little",
+                                 count=ch.offset + m)
+            present[pos:pos + m] = bits[ch.offset:].astype(bool)
+            values[pos:pos + m][~present[pos:pos + m]] = np.nan  # null slots hold garbage
+        pos += m
+    return values, present
+
+
+def _has_empty_line(body) -> bool:
+    """Whether ``body`` has an empty line (where pyarrow's row numbers part from the lines)."""
+    raw = bytes(body)
+    if raw[:1] in (b"\n", b"\r"):
         return True
-    n_ok = int(present.sum())
-    if n_ok == 0 or len(bad) > TEXT_COLUMN_SHARE * (len(bad) + n_ok):
+    if b"\r\r" in raw:  # CR CR LF is one line end, CR CR x is two: let the pattern decide
+        return bool(_EMPTY_LINE.search(raw))
+    return b"\n\n" in raw or b"\n\r" in raw
+
+
+def _is_utf8(data) -> bool:
+    try:
+        codecs.decode(data, "utf-8")
+    except UnicodeDecodeError:
         return False
-    cell = cells[bad[0]]
-    if isinstance(cell, bytes):
-        cell = cell.decode("utf-8", errors="replace")
-    shown = str(cell).strip()[:QUOTE_CHARS]
-    warnings.append(f"{path}: column '{name}': {len(bad)} cell(s) are not numbers (first at line "
-                    f"{line_of(bad[0])}: {shown!r}); read as missing")
     return True
 
 
 def _row_lines(body: bytes, first_line: int) -> list[int]:
-    """Line number of each non-blank line of ``body`` (pyarrow skips blank lines)."""
-    out = []
-    for i, line in enumerate(_LINE_END.split(body.decode("utf-8", errors="replace"))):
-        if line.strip():
-            out.append(first_line + i)
-    return out
+    """Line number of each row pyarrow saw: it skips empty lines and nothing else."""
+    return [first_line + i
+            for i, line in enumerate(_LINE_END.split(body.decode("utf-8", errors="replace")))
+            if line]
 
 
 # -- small helpers -----------------------------------------------------------------------------

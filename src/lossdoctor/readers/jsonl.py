@@ -27,10 +27,10 @@ SCHEMA = "lossdoctor.log/1"
 # Records of these types carry no metrics (the header, events such as "lr changed").
 NON_METRIC_TYPES = frozenset({"header", "event", "meta", "config", "summary", "hparams", "note"})
 # One-object JSON files that summarise a run rather than log it.
-SUMMARY_FILES = frozenset({"wandb-summary.json", "metadata.json", "results.json", "all_results.json",
-                           "train_results.json", "eval_results.json"})
-SNIFF_LINES = 10
-LONG_LINE = 16 * 1024  # a first line this long may run past the head; judge it by its schema  # enough to see that lines are objects; the head may cut the last one
+SUMMARY_FILES = frozenset({"wandb-summary.json", "metadata.json", "results.json",
+                           "all_results.json", "train_results.json", "eval_results.json"})
+SNIFF_LINES = 10  # enough to see that lines are objects; the head may cut the last one
+LONG_LINE = 16 * 1024  # a first line this long may run past the head; judge it by its schema
 # When more than this share of non-blank lines are not JSON objects, the file is not JSONL.
 MAX_BAD_SHARE = 0.5
 _NONFINITE = {"nan": math.nan, "-nan": math.nan, "+nan": math.nan, "inf": math.inf,
@@ -53,7 +53,7 @@ def sniff(path: Path, head: bytes) -> float:
     for n, ln in enumerate(complete[:SNIFF_LINES]):
         try:
             rec = json.loads(ln)
-        except ValueError:
+        except (ValueError, RecursionError):
             if n == 0 and len(lines) == 1 and len(ln) > LONG_LINE:  # one line longer than the head
                 return 0.9 if SCHEMA.encode() in ln else 0.0
             return 0.0  # a pretty-printed JSON document starts with "{" alone on its line
@@ -112,22 +112,23 @@ def read(path: Path) -> Run:
     acc = _Records()
     for rec in records:
         acc.add(rec)
-    if not any(recs for recs, _ in acc.cols.values()):
+    del records
+    cols = acc.columns()
+    if not cols:
         raise LogError(f"{path}: no numeric values in any record")
 
     axis, step_unit = _axis(acc.steps, acc.epochs, path, warnings)
     raw_series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for k, (recs, vals) in acc.cols.items():
-        if not recs or (step_unit == "epoch" and k in acc.epoch_keys):
+    for k, (recs, v) in cols.items():
+        if step_unit == "epoch" and k in acc.epoch_keys:
             continue
-        s = axis[np.asarray(recs, dtype=np.intp)]
-        v = np.asarray(vals, dtype=np.float64)
+        s = axis[recs]
         ok = np.isfinite(s)
         raw_series[k] = (s, v) if ok.all() else (s[ok], v[ok])
     if not raw_series:
         raise LogError(f"{path}: records hold only steps, no metric values")
     meta = dict(acc.meta)
-    meta["records"] = len(acc.steps)
+    meta["records"] = acc.n
     return series_to_run(path, raw_series, FORMAT, hparams=acc.hparams, warnings=warnings,
                          step_unit=step_unit, meta=meta)
 
@@ -176,72 +177,95 @@ def _loads(line: str) -> dict | None:
 
 class _Records:
     """Collects records column-wise. Records of one shape (the same keys in the same order, the
-    usual case) share a plan that says which key is the step and which hold metrics, so the
-    per-record work is a few dictionary lookups."""
+    usual case) share a plan: which key is the step, which hold metrics. A record whose values
+    are all plain numbers is only stored as a tuple; its plan's tuples become one numpy array
+    at the end, so a million lines cost little more than their JSON decoding."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, tuple[list[int], list[float]]] = {}
+        self.n = 0  # records kept
         self.steps: list[float | None] = []
         self.epochs: list[float | None] = []
         self.epoch_keys: set[str] = set()
         self.hparams: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
-        self._plans: dict[tuple, tuple] = {}
-
-    def _col(self, k: str) -> tuple[list[int], list[float]]:
-        c = self.cols.get(k)
-        if c is None:
-            c = self.cols[k] = ([], [])
-        return c
-
-    def _plan(self, keys: tuple) -> tuple:
-        step_keys = [k for k in keys if k.lower() in _STEP_RANK]
-        step_key = min(step_keys, key=lambda k: _STEP_RANK[k.lower()]) if step_keys else None
-        epoch_key = next((k for k in keys if k.lower() in _EPOCH_RANK), None)
-        if epoch_key is not None:
-            self.epoch_keys.add(epoch_key)
-        metrics = [(k, self._col(k)) for k in keys if k not in step_keys and k != "type"]
-        return step_key, epoch_key, metrics
+        self._plans: dict[tuple, _Plan] = {}
+        self._slow: dict[str, tuple[list[int], list[float]]] = {}  # records of mixed types
 
     def add(self, rec: dict) -> None:
         sig = tuple(rec)
         plan = self._plans.get(sig)
         if plan is None:
-            plan = self._plans[sig] = self._plan(sig)
-        if "type" in rec:  # the header, an event, or metrics tagged with a type
+            plan = self._plans[sig] = _Plan(sig)
+            if plan.epoch_key is not None:
+                self.epoch_keys.add(plan.epoch_key)
+        if plan.typed:  # the header, an event, or metrics tagged with a type
             kind = rec["type"]
             if isinstance(kind, str) and kind in NON_METRIC_TYPES:
                 if kind == "header" or rec.get("schema") == SCHEMA:
                     self._header(rec)
                 return
-        step_key, epoch_key, metrics = plan
-        step = _number(rec[step_key]) if step_key is not None else None
-        r = len(self.steps)
-        n = 0
-        for k, (rl, vl) in metrics:
-            v = rec[k]
-            t = type(v)
-            if t is float or t is int:
-                rl.append(r)
-                vl.append(v)
+        elif not plan.metrics:
+            return  # only a step: nothing to plot
+        else:
+            vals = tuple(rec.values())
+            if set(map(type, vals)) <= _PLAIN:
+                plan.rows.append(self.n)
+                plan.vals.append(vals)
+                self.steps.append(vals[plan.step_at] if plan.step_at is not None else None)
+                self.epochs.append(vals[plan.epoch_at] if plan.epoch_at is not None else None)
+                self.n += 1
+                return
+        self._add_slow(rec, plan)
+
+    def _add_slow(self, rec: dict, plan: _Plan) -> None:
+        r, n = self.n, 0
+        for k, _ in plan.metrics:
+            x = rec[k]
+            t = type(x)
+            if t is dict:
+                items = [(k2, v2) for k2, v2 in _flatten(x, k + "/").items()
+                         if k2.lower() not in _STEP_RANK]
+            else:
+                v = _number(x) if t is not bool else None
+                items = [] if v is None else [(k, v)]
+            for k2, v2 in items:
+                c = self._slow.setdefault(k2, ([], []))
+                c[0].append(r)
+                c[1].append(v2)
                 n += 1
-            elif t is dict:
-                for k2, x in _flatten(v, k + "/").items():
-                    if k2.lower() not in _STEP_RANK:
-                        c = self._col(k2)
-                        c[0].append(r)
-                        c[1].append(x)
-                        n += 1
-            elif t is str:
-                x = _number(v)
-                if x is not None:
-                    rl.append(r)
-                    vl.append(x)
-                    n += 1
         if n == 0:
-            return  # only a step, or only text: nothing to plot
-        self.steps.append(step)
-        self.epochs.append(_number(rec[epoch_key]) if epoch_key is not None else None)
+            return  # only a step, or only text
+        self.steps.append(_number(rec[plan.step_key]) if plan.step_key is not None else None)
+        self.epochs.append(_number(rec[plan.epoch_key]) if plan.epoch_key is not None else None)
+        self.n += 1
+
+    def columns(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per key: record numbers and values, in file order."""
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for plan in self._plans.values():
+            if not plan.rows:
+                continue
+            rows = np.asarray(plan.rows, dtype=np.intp)
+            try:
+                table = np.asarray(plan.vals, dtype=np.float64)
+            except OverflowError:  # a JSON integer beyond float range
+                table = np.asarray([[_number(v) for v in row] for row in plan.vals],
+                                   dtype=np.float64)
+            for k, j in plan.metrics:
+                parts.setdefault(k, []).append((rows, table[:, j]))
+        for k, (rl, vl) in self._slow.items():
+            parts.setdefault(k, []).append((np.asarray(rl, dtype=np.intp),
+                                            np.asarray(vl, dtype=np.float64)))
+        out = {}
+        for k, chunks in parts.items():
+            if len(chunks) == 1:
+                out[k] = chunks[0]
+                continue
+            rows = np.concatenate([c[0] for c in chunks])
+            vals = np.concatenate([c[1] for c in chunks])
+            order = np.argsort(rows, kind="stable")
+            out[k] = (rows[order], vals[order])
+        return out
 
     def _header(self, rec: dict) -> None:
         if isinstance(rec.get("hparams"), dict):
@@ -255,6 +279,27 @@ class _Records:
                 self.meta.setdefault(k, v)
 
 
+class _Plan:
+    """What the records of one shape hold, and their plain-number rows."""
+
+    __slots__ = ("typed", "step_key", "epoch_key", "step_at", "epoch_at", "metrics", "rows",
+                 "vals")
+
+    def __init__(self, keys: tuple) -> None:
+        step_keys = [k for k in keys if k.lower() in _STEP_RANK]
+        self.step_key = min(step_keys, key=lambda k: _STEP_RANK[k.lower()]) if step_keys else None
+        self.epoch_key = next((k for k in keys if k.lower() in _EPOCH_RANK), None)
+        self.step_at = keys.index(self.step_key) if self.step_key is not None else None
+        self.epoch_at = keys.index(self.epoch_key) if self.epoch_key is not None else None
+        self.typed = "type" in keys
+        self.metrics = [(k, j) for j, k in enumerate(keys) if k not in step_keys and k != "type"]
+        self.rows: list[int] = []
+        self.vals: list[tuple] = []
+
+
+_PLAIN = frozenset({float, int})  # bool is not int here: type(True) is bool
+
+
 _STEP_RANK = {a: i for i, a in enumerate(S.STEP_ALIASES)}
 _EPOCH_RANK = {a: i for i, a in enumerate(S.EPOCH_ALIASES)}
 
@@ -266,7 +311,7 @@ def _flatten(rec: dict, prefix: str = "") -> dict[str, float]:
         key = f"{prefix}{k}"
         t = type(v)
         if t is float or t is int:
-            out[key] = float(v)
+            out[key] = _number(v)
         elif t is dict:
             out.update(_flatten(v, key + "/"))
         elif t is str:
@@ -280,8 +325,10 @@ def _number(v: Any) -> float | None:
     """A JSON value as a number: ints and floats, and the strings loggers write for NaN/inf
     (JSON has no NaN) or numbers ("1e-3")."""
     t = type(v)
-    if t is float or t is int:
-        return float(v)
+    if t is float:
+        return v
+    if t is int:
+        return _int_to_float(v)
     if t is str and len(v) < 32:
         s = v.strip().lower()
         if s in _NONFINITE:
@@ -293,13 +340,28 @@ def _number(v: Any) -> float | None:
     return None
 
 
+def _int_to_float(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # JSON integers have no size limit
+        return math.inf if v > 0 else -math.inf
+
+
+def _floats(xs: list) -> np.ndarray:
+    """Numbers (``None`` for none) as a float array; integers beyond float range become inf."""
+    try:
+        return np.array([np.nan if x is None else x for x in xs], dtype=np.float64)
+    except OverflowError:
+        return np.array([np.nan if x is None else _number(x) for x in xs], dtype=np.float64)
+
+
 def _axis(steps, epochs, path, warnings) -> tuple[np.ndarray, str]:
     """The x axis per record: the logged step, else the epoch, else the record number.
     A record without a step in a log that has them belongs to the step logged before it."""
     n = len(steps)
     have_steps = [s is not None for s in steps]
     if any(have_steps):
-        a = np.array([np.nan if s is None else s for s in steps], dtype=np.float64)
+        a = _floats(steps)
         if not all(have_steps):
             # forward-fill: an eval or event record written between steps
             idx = np.where(~np.isnan(a), np.arange(n), -1)
@@ -311,6 +373,5 @@ def _axis(steps, epochs, path, warnings) -> tuple[np.ndarray, str]:
                                 f"skipped")
         return a, "step"
     if any(e is not None for e in epochs):
-        a = np.array([np.nan if e is None else e for e in epochs], dtype=np.float64)
-        return a, "epoch"
+        return _floats(epochs), "epoch"
     return np.arange(n, dtype=np.float64), "record"

@@ -25,7 +25,8 @@ from .hparams import canonicalize
 FORMAT = "keras_history"
 
 # How a history longer than the sniffed head opens: an object whose first value is a list.
-_HISTORY_OPENING = re.compile(rb'^\s*\{\s*"[^"]{1,200}"\s*:\s*\[\s*(-?[0-9.]|NaN|Infinity|-Infinity|null|")')
+_HISTORY_OPENING = re.compile(
+    rb'^\s*\{\s*"[^"]{1,200}"\s*:\s*\[\s*(-?[0-9.]|NaN|Infinity|-Infinity|null|")')
 # Shared keys that are not metrics.
 _NOT_METRICS = frozenset({"epoch", "epochs", "params"})
 
@@ -37,7 +38,7 @@ def sniff(path: Path, head: bytes) -> float:
         return 0.0
     try:
         doc = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if isinstance(doc, dict):
         hist = _history_dict(doc)
@@ -61,6 +62,8 @@ def read(path: Path) -> Run:
         raise LogError(f"{path}: the file is empty")
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise LogError(f"{path}: JSON nested too deeply to read") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         where = f" at line {line}" if line else ""
@@ -122,7 +125,10 @@ def _history_dict(doc: dict) -> dict[str, Any] | None:
 
 def _num(v: Any) -> float | None:
     if type(v) in (int, float):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # JSON integers have no size limit
+            return math.inf if v > 0 else -math.inf
     if isinstance(v, str):
         try:
             return float(v.strip())  # json.dump(..., default=str) writes numpy floats as text

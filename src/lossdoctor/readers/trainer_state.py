@@ -53,6 +53,8 @@ def read(path: Path) -> Run:
         raise LogError(f"{path}: the file is empty")
     try:
         state = json.loads(text)
+    except RecursionError:
+        raise LogError(f"{path}: JSON nested too deeply to read") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         where = f" at line {line}" if line else ""
@@ -68,7 +70,7 @@ def read(path: Path) -> Run:
         if not isinstance(entry, dict):
             continue
         step = entry.get("step")
-        if not _is_num(step) or not math.isfinite(step):
+        if not _is_num(step) or not math.isfinite(_int_to_float(step)):
             skipped_no_step += 1  # predict_* results: no position on the training curve
             continue
         if "train_runtime" in entry:
@@ -79,7 +81,7 @@ def read(path: Path) -> Run:
             x = _value(v)
             if x is None:
                 continue
-            steps.setdefault(k, []).append(float(step))
+            steps.setdefault(k, []).append(_int_to_float(step))
             values.setdefault(k, []).append(x)
     if not values:
         n = len(state["log_history"])
@@ -107,7 +109,14 @@ def _value(v: Any) -> float | None:
     """A logged number; ``NaN``/``Infinity`` arrive as floats from ``json.loads``. Some versions
     wrote non-finite values as strings."""
     if type(v) in (int, float):
-        return float(v)
+        return _int_to_float(v)
     if isinstance(v, str) and v.strip().lower() in ("nan", "inf", "-inf", "infinity", "-infinity"):
         return float(v.strip().lower().replace("infinity", "inf"))
     return None
+
+
+def _int_to_float(v: int | float) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # JSON integers have no size limit
+        return math.inf if v > 0 else -math.inf
