@@ -42,6 +42,7 @@ def run_diagnosis(run: Run) -> Diagnosis:
                             mod.TITLE))
         if verdict == "possible" and not healthy:
             needs.extend(n for n in f.needs if n not in needs)
+    needs.sort(key=lambda n: n.startswith("or run"))  # what to log first, then what to rerun
     order = {"confirmed": 0, "likely": 1, "possible": 2, "unlikely": 3, "ruled_out": 4}
     causes.sort(key=lambda c: (-c.score, order[c.verdict], c.id))
     return Diagnosis(run.source, healthy, tuple(symptoms), tuple(causes), tuple(needs),

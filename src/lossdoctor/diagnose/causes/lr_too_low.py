@@ -27,6 +27,7 @@ def assess(ev, f) -> None:
         if "oscillation" in ev.ids or "divergence" in ev.ids:
             f.rule_out("a low learning rate cannot make the loss swing or blow up")
         return
+    f.need("or run: a short rerun with the lr 10x higher; if the plateau shortens, the lr was too low")
     ur, low = ev.update_ratio, ev.lr_low
     if ev.lr is not None:
         f.fix = f"raise the learning rate about 10x (from {g(ev.lr)} to {g(ev.lr * 10)}); an LR range test finds the largest stable rate"

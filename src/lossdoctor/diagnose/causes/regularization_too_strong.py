@@ -25,6 +25,8 @@ STRONG_DROPOUT = 0.6
 def assess(ev, f) -> None:
     if not any(s in ev.ids for s in PRODUCES):
         return
+    f.need("or run: a short rerun with weight decay / dropout 10x lower; if the loss leaves the plateau sooner, "
+           "regularization held it")
     wd = ev.hp_float("weight_decay")
     if wd is not None:
         f.fix = f"lower the weight decay about 10x (from {g(wd)} to {g(wd / 10)})"

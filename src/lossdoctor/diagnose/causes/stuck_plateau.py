@@ -24,6 +24,8 @@ def assess(ev, f) -> None:
         if "slow_convergence" in ev.ids:
             f.against(0.1, "a saddle holds the loss flat and then releases it; this loss fell steadily")
         return
+    f.need("or run: short reruns from other seeds or a larger init scale; a plateau that moves or vanishes "
+           "is a saddle of the starting point")
     growth = ev.grad_growth
     if growth is not None:
         if growth >= SADDLE_GROWTH and ev.lr_low is not True and not (ev.wd_share or 0) >= 0.5:
