@@ -1,0 +1,53 @@
+"""Gradient flow: vanishing through deep sigmoid stacks, exploding through large weights,
+and ReLU units that die."""
+
+from __future__ import annotations
+
+from . import expect as E
+from ._build import classifier
+from .base import Scenario
+
+VANISH_RATIO = 1e-2  # first-layer gradient below 1% of the last layer's
+EXPLODE_GRAD = 100.0  # gradient norm at the first steps: ~100x what these nets start with
+DEAD_SHARE = 0.9  # share of ReLU units (overall, or in one layer) zero for every input
+
+
+def _sigmoid_deep(seed: int):
+    return classifier(seed, data="digits", hidden=(64,) * 10, act="sigmoid", opt="sgd",
+                      lr=0.05, momentum=0.9, steps=1000, batch_size=64)
+
+
+def _explode_deep(seed: int):
+    return classifier(seed, data="digits", hidden=(128,) * 8, act="relu", init_scale=5.0,
+                      opt="sgd", lr=3e-3, momentum=0.9, steps=300, batch_size=64)
+
+
+def _dead_bias(seed: int):
+    return classifier(seed, data="digits", hidden=(64, 64), act="relu", bias_init=-3.0,
+                      opt="sgd", lr=0.01, momentum=0.9, steps=1000, batch_size=64)
+
+
+def _dead_lr(seed: int):
+    return classifier(seed, data="digits", hidden=(64, 64), act="relu", opt="sgd", lr=1.0,
+                      momentum=0.9, steps=1000, batch_size=64)
+
+
+SCENARIOS = (
+    Scenario("vanishing_sigmoid", "vanishing_gradients", "stagnation",
+             "An 11-layer sigmoid MLP on digits: each sigmoid passes back at most 1/4 of the\n"
+             "gradient, so the first layers get almost none and the loss barely moves.",
+             _sigmoid_deep, expect=(E.layer_ratio_below("grad_norm", VANISH_RATIO),)),
+    Scenario("exploding_deep_init", "exploding_gradients", "nan_inf",
+             "A 9-layer ReLU MLP with weights x5: activations grow ~2x per layer, the gradient\n"
+             "norm starts in the thousands; a few steps throw the weights and the loss to NaN.",
+             _explode_deep,
+             expect=(E.median_between("grad_norm", lo=EXPLODE_GRAD, part=(0.0, 0.01)),)),
+    Scenario("dead_relu_bias", "dead_relu", "stagnation",
+             "A ReLU MLP on digits with hidden biases set to -3: nearly every unit outputs 0\n"
+             "for every input, no gradient flows through them, the loss sits at chance.",
+             _dead_bias, expect=(E.median_between("dead_frac", lo=DEAD_SHARE),)),
+    Scenario("dead_relu_high_lr", "dead_relu", "stagnation",
+             "A ReLU MLP on digits with SGD at lr 1.0: the first large steps push a whole layer\n"
+             "into its zero side for good; the loss falls back to chance and stays.",
+             _dead_lr, expect=(E.layer_median_above("dead_frac", DEAD_SHARE, part=(0.5, 1.0)),)),
+)
