@@ -103,10 +103,14 @@ def test_bad_initialization_from_loss_at_step_zero():
 
 
 def test_vanishing_gradients_from_layer_ratio():
-    run = make_run(noisy(flat(N), 0.02), extra={"grad_norm/net.0.weight": (T, np.full(N, 1e-6)),
-                                               "grad_norm/net.8.weight": (T, np.full(N, 1e-2))})
-    dx = lossdoctor.diagnose(run)
+    layers = {"grad_norm/net.0.weight": (T, np.full(N, 1e-6)), "grad_norm/net.4.weight": (T, np.full(N, 1e-4)),
+              "grad_norm/net.8.weight": (T, np.full(N, 1e-2))}
+    dx = lossdoctor.diagnose(make_run(noisy(flat(N), 0.02), extra=layers))
     assert "vanishing_gradients" in likely(dx)
+    # two layers only: a tiny first-layer gradient is the input saturating, not depth
+    del layers["grad_norm/net.4.weight"]
+    dx2 = lossdoctor.diagnose(make_run(noisy(flat(N), 0.02), extra=layers))
+    assert "vanishing_gradients" not in likely(dx2)
 
 
 def test_missing_zero_grad_from_linear_gradient_growth():

@@ -83,7 +83,7 @@ class Curve:
         y = self.y
         if y.size < 7:
             return y
-        return running_median(y, max(3, (y.size // 25) | 1))
+        return running_median(y, self.ys_window)
 
     @cached_property
     def pos(self) -> np.ndarray:
@@ -104,6 +104,15 @@ class Curve:
         # second differences cancel a smooth trend: their MAD estimates point noise
         d2 = np.diff(y, 2)
         return MAD_SIGMA * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6)
+
+    @cached_property
+    def ys_window(self) -> int:
+        return max(3, (self.y.size // 25) | 1) if self.y.size >= 7 else 1
+
+    @cached_property
+    def ys_noise(self) -> float:
+        """Noise of one value of the smoothed curve ``ys`` (a median of ``ys_window`` bins)."""
+        return 1.25 * self.noise / np.sqrt(self.ys_window)
 
     @cached_property
     def level_noise(self) -> float:

@@ -2,11 +2,11 @@
 
 Two ways to see it:
 
-* on the bin medians, at least :data:`MIN_UPSWINGS` rises of a "large" size (a zigzag with a
-  threshold of :data:`RANGE_FRAC` of the curve's range, :data:`LEVEL_FRAC` of its level and
+* on the smoothed curve after the first fifth of the run (the first fall is no swing), at least :data:`MIN_UPSWINGS` rises of a "large" size (a zigzag with a
+  threshold of :data:`RANGE_FRAC` of that part's range, :data:`LEVEL_FRAC` of its level and
   :data:`NOISE_K` noise units, whichever is largest), for swings slower than a bin;
 * at step level, a late-run scatter around the running median of at least :data:`DISP_LEVEL`
-  of the late level and :data:`DISP_RANGE` of the progress the run made, for swings faster
+  of the late level and :data:`DISP_RANGE` of the progress made after the first fall, for swings faster
   than a bin (a healthy run's mini-batch noise is small next to the distance it has come).
 
 Known false positives: very small batches make step-level scatter large; cyclic schedules
@@ -28,6 +28,8 @@ NOISE_K = 8.0
 MIN_UPSWINGS = 2
 DISP_RANGE = 0.3
 DISP_LEVEL = 0.3
+#: The first 20% of a run is its first fall; swings are looked for after it.
+SETTLE = 0.2
 
 
 def zigzag(y: np.ndarray, h: float) -> list[int]:
@@ -64,18 +66,20 @@ def zigzag(y: np.ndarray, h: float) -> list[int]:
 
 def detect(cx) -> Symptom | None:
     c = cx.loss
-    ys = c.ys
+    # the first fall of a run is no swing: judge what comes after it
+    after = c.pos >= SETTLE
+    ys = c.ys[after] if after.sum() >= 5 else c.ys
     level = abs(float(np.median(ys)))
-    rng = c.high - c.low
-    # per-point curves: the noise estimate would count the swings themselves as noise
-    noise = NOISE_K * c.noise if c.per_bin > 1 else 0.0
+    rng = float(ys.max() - ys.min())
+    # per-point curves: a noise estimate would count the swings themselves as noise
+    noise = NOISE_K * c.ys_noise if c.per_bin > 1 else 0.0
     h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, 1e-12)
     piv = zigzag(ys, h)
     ups = [(piv[k], piv[k + 1]) for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]]]
     if len(ups) >= MIN_UPSWINGS:
         amp = max(float(ys[b] - ys[a]) for a, b in ups)
         conf = float(np.clip(0.55 + 0.1 * (len(ups) - MIN_UPSWINGS) + 0.2 * amp / max(rng, 1e-12), 0.55, 0.98))
-        first = float(c.bin_steps[ups[0][0]])
+        first = float(c.bin_steps[after][ups[0][0]] if after.sum() >= 5 else c.bin_steps[ups[0][0]])
         return Symptom(ID, first, c.last_step, conf,
                        f"loss swung up {len(ups)} times by up to {fmt(amp)} "
                        f"({100 * amp / max(level, 1e-12):.0f}% of its level {fmt(level)}) instead of settling",
@@ -83,8 +87,9 @@ def detect(cx) -> Symptom | None:
     if c.per_bin > 1:
         late = c.pos >= 0.5
         scatter = MAD_SIGMA * float(np.median(c.bin_mad[late]))
-        late_level = abs(float(np.median(ys[late])))
-        progress = max(c.start - late_level, 0.0)
+        late_level = abs(float(np.median(c.ys[late])))
+        progress = max(float(np.median(c.ys[(c.pos >= SETTLE) & (c.pos < 0.3)])) - late_level, 0.0) \
+            if ((c.pos >= SETTLE) & (c.pos < 0.3)).any() else max(c.start - late_level, 0.0)
         if scatter >= DISP_RANGE * progress and scatter >= DISP_LEVEL * late_level:
             conf = float(np.clip(0.5 + scatter / max(late_level, 1e-12), 0.5, 0.95))
             p = float(c.bin_steps[int(np.argmax(late))])

@@ -22,6 +22,8 @@ NOISE_K = 1.5
 GAP_WIDENING = 0.25
 #: The training loss may wobble up this much (relative to its own drop) and still count as falling.
 TRAIN_SLACK = 0.05
+#: A training loss that climbs this share of its range after the validation minimum is unstable.
+SWING = 0.25
 
 
 def detect(cx) -> Symptom | None:
@@ -39,8 +41,11 @@ def detect(cx) -> Symptom | None:
         return None
     s_min = float(v.bin_steps[i_min])
     train_at_min = float(np.interp(s_min, t.bin_steps, t.ys))
-    if t.end > train_at_min + TRAIN_SLACK * max(t.start - t.low, 1e-12):
+    slack = TRAIN_SLACK * max(t.start - t.low, 1e-12)
+    if t.end > train_at_min + slack:
         return None
+    if float(t.ys[t.bin_steps >= s_min].max(initial=train_at_min)) > train_at_min + SWING * max(t.start - t.low, 1e-12):
+        return None  # the training loss swung up too: instability, not memorisation
     gap0, gap1 = vmin - train_at_min, vend - t.end
     if rel < CLEAR_RISE and not (gap0 > 0 and gap1 >= (1 + GAP_WIDENING) * gap0):
         return None

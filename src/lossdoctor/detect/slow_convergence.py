@@ -21,6 +21,9 @@ HALF_RATIO = 0.45
 LAST_SHARE = 0.08
 MAX_WINDOW_SHARE = 0.6
 NOISE_K = 4.0
+#: A classifier still above chance level ln(C) at the end, and still falling (this share of the drop
+#: in the last fifth), is far from converged whatever the curve's shape.
+CHANCE_LAST_SHARE = 0.03
 #: Total drop below this share of the start level is stagnation's business, not ours.
 MIN_DROP = 0.02
 
@@ -36,14 +39,16 @@ def detect(cx) -> Symptom | None:
     d1, d2, dl = y0 - yh, yh - y1, y8 - y1
     if total <= max(NOISE_K * c.level_noise, MIN_DROP * abs(y0)) or d1 <= 0:
         return None
-    if d2 < HALF_RATIO * d1 or dl < LAST_SHARE * total or dl < NOISE_K * c.level_noise:
+    ch = cx.chance
+    above_chance = ch is not None and y1 > ch and dl >= CHANCE_LAST_SHARE * total and dl >= NOISE_K * c.level_noise
+    if not above_chance and (d2 < HALF_RATIO * d1 or dl < LAST_SHARE * total or dl < NOISE_K * c.level_noise):
         return None
     second = pos >= 0.5
     yy, pp = ys[second], pos[second]
     j = np.searchsorted(pp, pp + 0.1)
     j = np.minimum(j, yy.size - 1)
     biggest = float(np.max(yy - yy[j])) if yy.size > 1 else 0.0
-    if d2 > 0 and biggest > MAX_WINDOW_SHARE * d2:
+    if d2 > 0 and biggest > MAX_WINDOW_SHARE * d2 and not above_chance:
         return None
     ratio = d2 / d1
     conf = float(np.clip(0.5 + 0.3 * (ratio - HALF_RATIO) + dl / total, 0.5, 0.95))

@@ -233,6 +233,110 @@ class Evidence:
         return b / a if a > 0 else None
 
     @cached_property
+    def weight_collapse(self) -> float | None:
+        """Weight norm at the end of the run over its start (1.0: unchanged; 0.02: collapsed)."""
+        s = self.series(S.WEIGHT_NORM)
+        if s is None or len(s) < 4:
+            return None
+        k = max(1, len(s) // 20)
+        a, b = float(np.median(s.values[:2])), float(np.median(s.values[-k:]))
+        return b / a if a > 0 else None
+
+    @cached_property
+    def wd_share_peak(self) -> float | None:
+        """Highest weight-decay share over any tenth of the run (decay can win early, then the
+        collapsed weights leave it nothing to do)."""
+        s = self.series(S.WD_SHARE)
+        if s is None:
+            return None
+        v = thin(s).values
+        k = max(1, v.size // 10)
+        return float(np.max(np.convolve(v, np.ones(k) / k, mode="valid")))
+
+    @cached_property
+    def grad_accumulation(self) -> tuple[float, float] | None:
+        """(gradient norm late / at the first step, median step-to-step change of its log) from
+        per-step gradient norms. Gradients that are never cleared are a running sum: the norm
+        climbs far above a single batch's and then changes only a little each step."""
+        s = self.series(S.GRAD_NORM)
+        if s is None or len(s) < 20 or s.values[0] <= 0:
+            return None
+        d = np.diff(s.steps)
+        dense = d == 1
+        if dense.mean() < 0.5:
+            return None  # not logged every step: the step-to-step change is unknown
+        lv = np.log(np.maximum(s.values, 1e-30))
+        change = float(np.median(np.abs(np.diff(lv))[dense]))
+        late = float(np.median(s.values[len(s) // 2:]))
+        return late / float(s.values[0]), change
+
+    @cached_property
+    def epoch_periodicity(self) -> tuple[float, int] | None:
+        """Correlation of the loss's step-to-step wiggles with themselves one epoch later: batches
+        that come in the same order every epoch (unshuffled data) repeat the same pattern."""
+        s = self.series(S.LOSS)
+        period = self.steps_per_epoch
+        if s is None or period is None or period < 4 or len(s) < 3 * period:
+            return None
+        if not np.all(np.diff(s.steps) == 1):
+            return None
+        x = s.values
+        k = max(3, period // 4) | 1
+        from ..detect.curve import running_median
+
+        resid = x - running_median(x, k) if x.size > k else x - x.mean()
+        a, b = resid[:-period], resid[period:]
+        if a.std() == 0 or b.std() == 0:
+            return None
+        return float(np.corrcoef(a, b)[0, 1]), period
+
+    @cached_property
+    def steps_per_epoch(self) -> int | None:
+        v = self.run.meta.get("steps_per_epoch") or self.hp.get("steps_per_epoch")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1:
+            return int(v)
+        ep = self.series(S.EPOCH)
+        if ep is not None and len(ep) > 10:
+            changes = np.flatnonzero(np.diff(np.floor(ep.values)) > 0)
+            if changes.size >= 2:
+                return int(np.median(np.diff(ep.steps[changes])))
+        return None
+
+    @cached_property
+    def n_weight_layers(self) -> int:
+        return sum(1 for k in self.run.layers(S.GRAD_NORM) if "bias" not in k)
+
+    @cached_property
+    def first_saturation(self) -> tuple[float, str] | None:
+        """Median saturation of the first tanh/sigmoid layer (the one nearest the input)."""
+        layers = self.run.layers(S.SATURATION)
+        if not layers:
+            return None
+        name, s = next(iter(layers.items()))
+        s = s.finite()
+        return (float(np.median(s.values)), name) if len(s) else None
+
+    @cached_property
+    def init_is_default(self) -> bool | None:
+        """Whether the weights started at the framework's default scale (from hparams)."""
+        scale = self.hp_float("init_scale")
+        if scale is not None:
+            return abs(scale - 1.0) < 1e-9
+        init = self.hp.get("init")
+        if isinstance(init, str):
+            s = init.lower()
+            return any(k in s for k in ("default", "kaiming", "xavier", "glorot", "he_")) and " x" not in s
+        return None
+
+    @cached_property
+    def last_module(self) -> str | None:
+        model = self.run.meta.get("model")
+        layers = model.get("layers") if isinstance(model, dict) else None
+        if isinstance(layers, list) and layers and isinstance(layers[-1], dict):
+            return str(layers[-1].get("type") or "") or None
+        return None
+
+    @cached_property
     def grad_stats(self) -> dict[str, float] | None:
         """Gradient-norm growth: end/start, max/median, and the power-law exponent of its growth
         (about 1 when gradients pile up step after step, as without zero_grad)."""

@@ -27,7 +27,10 @@ def assess(ev, f) -> None:
     if ch is None:
         f.need("the number of classes (num_classes in hparams): the first loss should be ln(C)")
     elif l0 is not None:
-        if l0 >= FAR * ch:
+        if l0 >= FAR * ch and ev.init_is_default:
+            f.note(f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x ln({ev.n_classes}) = {g(ch)}, but the weights started at "
+                   f"the default scale: the inputs or the loss wiring are the more likely culprits")
+        elif l0 >= FAR * ch:
             f.support(0.45, f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x the ln({ev.n_classes}) = {g(ch)} "
                             f"of a freshly initialised classifier: the initial weights are too large")
         elif abs(l0 - ch) <= NEAR * ch:

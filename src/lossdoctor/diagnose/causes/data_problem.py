@@ -22,6 +22,12 @@ CHANCE_TOL = 0.05
 MOVING = 5e-4
 #: First-layer over last-layer gradient this large: the inputs are on a huge scale.
 INPUT_SCALE = 100.0
+#: A first loss this many times ln(C) from default-scale weights: the inputs are huge.
+HUGE_FIRST = 3.0
+#: The loss's wiggles correlate this much with themselves one epoch later: a fixed batch order.
+PERIODIC = 0.5
+#: The layer right after the input saturated this much, from a default init: the inputs are huge.
+SATURATED_INPUT = 0.9
 
 
 def assess(ev, f) -> None:
@@ -29,7 +35,10 @@ def assess(ev, f) -> None:
     c = ev.cx.loss
     if ch and "stagnation" in ev.ids and c is not None and abs(c.end - ch) <= CHANCE_TOL * ch:
         ur = ev.update_ratio
-        if ur is not None and ur >= MOVING:
+        decayed = (ev.wd_share_peak or 0) >= 0.5 or (ev.weight_collapse or 1) <= 0.1
+        if decayed:
+            f.against(0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
+        elif ur is not None and ur >= MOVING:
             f.support(0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
                             f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")
         gs = ev.grad_stats
@@ -37,6 +46,17 @@ def assess(ev, f) -> None:
             f.support(0.15, "the validation loss rises while training sits at chance: memorising noise")
         if gs is not None and ur is None:
             f.need("update/weight ratio: weights that move while the loss stays at chance point to the labels")
+    if ch and ev.loss0 is not None and ev.loss0 >= HUGE_FIRST * ch and ev.init_is_default:
+        f.support(0.35, f"the first loss is {g(ev.loss0)}, {ev.loss0 / ch:.0f}x ln({ev.n_classes}), with weights at the "
+                        f"default initial scale: the inputs must be on a huge scale (not normalised?)")
+    sat = ev.first_saturation
+    if sat is not None and sat[0] >= SATURATED_INPUT and ev.init_is_default:
+        f.support(0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
+                        f"weights: the inputs are too large (not normalised?)")
+    per = ev.epoch_periodicity
+    if per is not None and per[0] >= PERIODIC:
+        f.support(0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation {per[0]:.2f}): "
+                       f"the batches come in the same order each time (not shuffled?)")
     r = ev.layer_grad_ratio
     if r is not None and r[0] >= INPUT_SCALE and ("oscillation" in ev.ids or "slow_convergence" in ev.ids):
         f.support(0.3, f"the first layer gets {g(r[0])}x the gradient of the last: the inputs look unnormalised")

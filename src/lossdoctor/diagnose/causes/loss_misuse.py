@@ -13,6 +13,7 @@ TITLE = "loss function misused (e.g. softmax before CrossEntropyLoss)"
 PRODUCES = {
     "stagnation": "probabilities fed as logits squash the gradient, and the loss has a floor it cannot pass",
     "slow_convergence": "double softmax flattens the gradient, so learning crawls towards a floor",
+    "plateau_then_drop": "a squashed gradient can hold the loss near chance long before it moves",
 }
 FIX = "pass raw logits to nn.CrossEntropyLoss (remove the softmax), or use NLLLoss on log_softmax outputs"
 #: CrossEntropy on softmax outputs cannot go below log(1 + (C-1)/e): within this share of it is that floor.
@@ -23,7 +24,7 @@ SETTLED = 0.25
 
 def assess(ev, f) -> None:
     hp = {k: str(v).lower() for k, v in ev.hp.items() if isinstance(v, str)}
-    out_act = hp.get("output_activation", "")
+    out_act = hp.get("output_activation", "") or (ev.last_module or "").lower()
     loss_name = hp.get("loss", "")
     if "softmax" in out_act and "crossentropy" in loss_name.replace("_", "").replace(" ", ""):
         f.support(0.45, f"the model ends in {out_act} and the loss is {ev.hp.get('loss')}, which applies "

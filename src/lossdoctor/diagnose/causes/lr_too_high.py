@@ -15,6 +15,9 @@ PRODUCES = {
 FIX = "lower the learning rate 3-10x; add a warm-up and gradient clipping"
 #: Median update/weight ratio above this is far beyond the ~1e-3 rule of thumb (Karpathy, cs231n).
 HIGH_UPDATE_RATIO = 1e-2
+RAISED_UPDATE_RATIO = 3e-3
+#: An lr this many times the top of its optimizer's usual range is far out, not borderline.
+FAR_ABOVE = 4.0
 #: A loss that never rose by more than this between 5%-windows moved too calmly for a too-high lr.
 CALM_RISE = 0.05
 #: A loss that climbs this far above its start within the first EARLY share of the run overshoots
@@ -37,11 +40,16 @@ def assess(ev, f) -> None:
         if ur >= HIGH_UPDATE_RATIO:
             f.support(0.35, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb: "
                             f"each step changes the weights too much")
+        elif ur >= RAISED_UPDATE_RATIO:
+            f.support(0.15, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb")
         elif ur < 3e-4:
             f.against(0.3, f"median update/weight ratio {g(ur)} is small: steps are not overshooting")
     else:
         f.need("update/weight ratio (||Δw||/||w|| per step): too-high steps show as ratios >> 1e-3")
-    if ev.lr_high:
+    if ev.lr_high and ev.lr_eff >= FAR_ABOVE * ev.lr_bounds[1]:
+        f.support(0.35, f"lr {ev.lr_text} is {ev.lr_eff / ev.lr_bounds[1]:.0f}x the top of the usual range for "
+                        f"{ev.optimizer or 'any optimizer'} ({g(ev.lr_bounds[1])})")
+    elif ev.lr_high:
         f.support(0.25, f"lr {ev.lr_text} is above the usual range for {ev.optimizer or 'any optimizer'} "
                         f"(up to {g(ev.lr_bounds[1])})")
     elif ev.lr_low:

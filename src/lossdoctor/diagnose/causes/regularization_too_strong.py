@@ -17,6 +17,8 @@ STRONG_SHARE = 0.5
 WEAK_SHARE = 0.1
 #: Weight norm shrinking to this share of its start during the plateau: decay is winning.
 SHRINK = 0.8
+#: Weight norm under this share of its start: the penalty has driven the weights to ~0.
+COLLAPSED = 0.1
 #: Coupled L2 (SGD/Adam weight_decay) at or above this is strong for small nets.
 STRONG_WD = 1e-2
 STRONG_DROPOUT = 0.6
@@ -30,16 +32,22 @@ def assess(ev, f) -> None:
     wd = ev.hp_float("weight_decay")
     if wd is not None:
         f.fix = f"lower the weight decay about 10x (from {g(wd)} to {g(wd / 10)})"
-    ws = ev.wd_share
+    ws, peak = ev.wd_share, ev.wd_share_peak
     if ws is not None:
         if ws >= STRONG_SHARE:
             f.support(0.4, f"weight decay makes up {ws:.0%} of each update: the penalty, not the data, moves the weights")
+        elif peak is not None and peak >= STRONG_SHARE:
+            f.support(0.3, f"weight decay made up {peak:.0%} of each update early on, until it had pulled the "
+                           f"weights in (now {ws:.0%})")
         elif ws <= WEAK_SHARE:
             f.against(0.3, f"weight decay makes up only {ws:.0%} of each update")
     else:
         f.need("weight-decay share of the update (or the regularization term): above ~50% the penalty holds the weights")
-    wc = ev.weight_change
-    if wc is not None and wc <= SHRINK and (ws is None or ws >= WEAK_SHARE):
+    wc, collapse = ev.weight_change, ev.weight_collapse
+    decaying = ws is None or ws >= WEAK_SHARE or (peak or 0) >= STRONG_SHARE
+    if collapse is not None and collapse <= COLLAPSED and decaying:
+        f.support(0.25, f"the weights collapsed to {collapse:.0%} of their initial norm: the decay won over the data")
+    elif wc is not None and wc <= SHRINK and decaying:
         f.support(0.15, f"the weight norm shrank to {wc:.0%} of its start while the loss sat")
     reg = ev.median("reg_loss")
     loss = ev.median("loss")

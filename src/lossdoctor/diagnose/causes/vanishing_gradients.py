@@ -16,6 +16,8 @@ FIX = "use ReLU-family activations, residual connections or normalization layers
 VANISHED = 1e-2
 SMALL = 0.1
 HEALTHY = 0.3
+#: "Layer by layer" needs a few layers: with two, a tiny first-layer gradient is the input saturating.
+MIN_DEPTH = 3
 
 
 def assess(ev, f) -> None:
@@ -25,6 +27,15 @@ def assess(ev, f) -> None:
             f.need("per-layer gradient norms: a first/last-layer ratio << 1 shows vanishing gradients")
         return
     ratio, first, last = r
+    if ev.n_weight_layers < MIN_DEPTH:
+        f.note(f"the first layer ({first}) gets {g(ratio)}x the gradient of the last, but with {ev.n_weight_layers} "
+               f"weight layers that is saturation at the input, not gradients vanishing layer by layer")
+        return
+    collapse = ev.weight_collapse
+    if collapse is not None and collapse <= 0.1 and ratio <= SMALL:
+        f.against(0.3, f"the weights collapsed to {collapse:.0%} of their start: tiny early-layer gradients follow "
+                       f"from near-zero weights, not from depth")
+        return
     if ratio <= VANISHED:
         f.support(0.45, f"the first layer ({first}) gets {g(ratio)}x the gradient of the last ({last})")
     elif ratio <= SMALL:
