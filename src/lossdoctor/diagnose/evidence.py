@@ -308,13 +308,18 @@ class Evidence:
 
     @cached_property
     def first_saturation(self) -> tuple[float, str] | None:
-        """Median saturation of the first tanh/sigmoid layer (the one nearest the input)."""
+        """Median saturation of the first tanh/sigmoid layer (the one nearest the input) over the
+        first 5% of the run: huge inputs saturate it from the first step on (a too-high lr only
+        later)."""
         layers = self.run.layers(S.SATURATION)
         if not layers:
             return None
         name, s = next(iter(layers.items()))
         s = s.finite()
-        return (float(np.median(s.values)), name) if len(s) else None
+        if not len(s):
+            return None
+        early = s.values[s.steps <= s.steps[0] + 0.05 * (s.steps[-1] - s.steps[0])]
+        return float(np.median(early if early.size else s.values[:1])), name
 
     @cached_property
     def init_is_default(self) -> bool | None:
@@ -356,8 +361,12 @@ class Evidence:
             if np.std(lx) > 0 and np.std(ly) > 0:
                 exponent = float(np.polyfit(lx, ly, 1)[0])
                 r = float(np.corrcoef(lx, ly)[0, 1])
+        # peaks are judged against the typical gradient early on as well: late in a run that fits
+        # its data the median gradient is tiny, and any batch looks like a burst next to it
+        early = float(np.median(v[: max(2, v.size // 5)]))
+        ref = max(med, early)
         return {"first": first, "last": last, "growth": last / first if first > 0 else math.inf,
-                "peak": float(v.max()) / med if med > 0 else math.inf, "exponent": exponent, "r": r}
+                "peak": float(v.max()) / ref if ref > 0 else math.inf, "exponent": exponent, "r": r}
 
     @cached_property
     def layer_grad_ratio(self) -> tuple[float, str, str] | None:

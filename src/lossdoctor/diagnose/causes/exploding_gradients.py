@@ -33,7 +33,7 @@ def assess(ev, f) -> None:
         return
     accum = ACCUMULATION[0] <= gs["exponent"] <= ACCUMULATION[1] and gs["r"] >= 0.9
     if gs["peak"] >= PEAK:
-        f.support(0.4, f"the gradient norm peaked at {gs['peak']:.0f}x its median")
+        f.support(0.4, f"the gradient norm peaked at {gs['peak']:.0f}x its typical size")
     elif gs["growth"] >= GROWTH and not accum:
         f.support(0.4, f"the gradient norm grew {g(gs['growth'])}x over the run")
     elif gs["peak"] < STABLE and gs["growth"] < STABLE:

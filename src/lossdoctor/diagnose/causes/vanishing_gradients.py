@@ -36,6 +36,9 @@ def assess(ev, f) -> None:
         f.against(0.3, f"the weights collapsed to {collapse:.0%} of their start: tiny early-layer gradients follow "
                        f"from near-zero weights, not from depth")
         return
+    if ev.lr_high and ratio <= SMALL:
+        f.against(0.2, f"the lr {ev.lr_text} is far above the usual range: oversized steps saturate units, which then "
+                       f"pass little gradient; that is the lr's doing, not the depth's")
     if ratio <= VANISHED:
         f.support(0.45, f"the first layer ({first}) gets {g(ratio)}x the gradient of the last ({last})")
     elif ratio <= SMALL:
