@@ -23,6 +23,25 @@ MAX_SHARE = 0.05
 WINDOW = 5
 
 
+def _local_sigma(dev: np.ndarray, m: int) -> np.ndarray:
+    """Noise around the running level, per point, measured locally (over ~5% of the run): a
+    quiet plateau must not make the ordinary noise after a drop look like spikes."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    if m > 1:
+        d = dev.reshape(-1, m)
+        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+        w = max(3, (mad.size // 20) | 1)
+        mad = running_median(mad, w)
+        return MAD_SIGMA * np.repeat(mad, m)
+    w = min(max(5, (dev.size // 20) | 1), dev.size - (1 - dev.size % 2))
+    h = w // 2
+    pad = np.concatenate([np.full(h, dev[0]), dev, np.full(h, dev[-1])])
+    win = sliding_window_view(pad, w)
+    med = np.median(win, axis=1)
+    return MAD_SIGMA * np.median(np.abs(win - med[:, None]), axis=1)
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     if c.n < 2 * WINDOW:
@@ -40,7 +59,7 @@ def detect(cx) -> Symptom | None:
         dev = np.log(v) - np.log(base)
     else:
         dev = v - base
-    sigma = MAD_SIGMA * float(np.median(np.abs(dev - np.median(dev))))
+    sigma = _local_sigma(dev, m)
     rng = c.high - c.low
     hit = (dev > SIGMA_K * sigma) & ((v - base) > RANGE_FRAC * rng) & ((v - base) > LEVEL_FRAC * np.abs(base))
     if m == 1:  # the edges have no neighbours on one side: a fast first fall is not a spike
