@@ -25,6 +25,9 @@ RANGE_FRAC = 0.15
 LEVEL_FRAC = 0.10
 #: Extreme values of 200 noisy bins reach +-3 sigma: a swing must clear 8 noise units.
 NOISE_K = 8.0
+NOISE_K_POINT = 4.0
+#: Share of direction changes between consecutive points: noise gives ~2/3, a swing every point ~1.
+ALTERNATING = 0.9
 MIN_UPSWINGS = 2
 DISP_RANGE = 0.3
 DISP_LEVEL = 0.3
@@ -71,8 +74,9 @@ def detect(cx) -> Symptom | None:
     ys = c.ys[after] if after.sum() >= 5 else c.ys
     level = abs(float(np.median(ys)))
     rng = float(ys.max() - ys.min())
-    # per-point curves: a noise estimate would count the swings themselves as noise
-    noise = NOISE_K * c.ys_noise if c.per_bin > 1 else 0.0
+    # per-point curves (epoch logs, or a loss sampled every k steps) carry their noise point by
+    # point; their noise estimate also absorbs fast swings, so it gets a smaller multiple
+    noise = (NOISE_K if c.per_bin > 1 else NOISE_K_POINT) * c.ys_noise
     h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, 1e-12)
     piv = zigzag(ys, h)
     ups = [(piv[k], piv[k + 1]) for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]]]
@@ -84,6 +88,16 @@ def detect(cx) -> Symptom | None:
                        f"loss swung up {len(ups)} times by up to {fmt(amp)} "
                        f"({100 * amp / max(level, 1e-12):.0f}% of its level {fmt(level)}) instead of settling",
                        {"upswings": len(ups), "amplitude": amp})
+    if c.per_bin == 1 and c.n >= 8:
+        d = np.diff(c.values)
+        flips = float(np.mean(np.sign(d[1:]) != np.sign(d[:-1])))
+        step = float(np.median(np.abs(d)))
+        # random noise flips direction 2/3 of the time; a loss that goes up, down, up, down...
+        if flips >= ALTERNATING and step >= LEVEL_FRAC * abs(float(np.median(c.values))):
+            return Symptom(ID, c.first_step, c.last_step, 0.7,
+                           f"loss went up and down on {100 * flips:.0f}% of consecutive points, by a median "
+                           f"{fmt(step)} ({100 * step / max(abs(float(np.median(c.values))), 1e-12):.0f}% of its level)",
+                           {"alternation": flips})
     if c.per_bin > 1:
         late = c.pos >= 0.5
         scatter = MAD_SIGMA * float(np.median(c.bin_mad[late]))

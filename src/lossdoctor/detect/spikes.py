@@ -21,6 +21,7 @@ LEVEL_FRAC = 0.5
 MAX_SHARE = 0.05
 #: Window of the running median for per-point (epoch-level) curves.
 WINDOW = 5
+MEAN_ABS_SIGMA = 1.2533
 
 
 def _local_sigma(dev: np.ndarray, m: int) -> np.ndarray:
@@ -30,10 +31,11 @@ def _local_sigma(dev: np.ndarray, m: int) -> np.ndarray:
 
     if m > 1:
         d = dev.reshape(-1, m)
-        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
-        w = max(3, (mad.size // 20) | 1)
-        mad = running_median(mad, w)
-        return MAD_SIGMA * np.repeat(mad, m)
+        # mean absolute deviation per bin (steadier than a median of 3 or 5 points), then the
+        # running median of it over ~5% of the run; sqrt(pi/2) turns it into a sigma
+        mean_abs = np.abs(d).mean(axis=1) * MEAN_ABS_SIGMA
+        w = max(3, (mean_abs.size // 20) | 1)
+        return np.repeat(running_median(mean_abs, w), m)
     w = min(max(5, (dev.size // 20) | 1), dev.size - (1 - dev.size % 2))
     h = w // 2
     pad = np.concatenate([np.full(h, dev[0]), dev, np.full(h, dev[-1])])
@@ -59,7 +61,13 @@ def detect(cx) -> Symptom | None:
         dev = np.log(v) - np.log(base)
     else:
         dev = v - base
-    sigma = _local_sigma(dev, m)
+    # the noise is measured around the smoothed curve: a bin's own median sits on its noisiest
+    # point when the bin holds 3 or 5 of them
+    smooth = np.repeat(c.ys, m) if m > 1 else base
+    if positive:
+        sigma = _local_sigma(np.log(v) - np.log(smooth), m)
+    else:
+        sigma = _local_sigma(v - smooth, m)
     rng = c.high - c.low
     hit = (dev > SIGMA_K * sigma) & ((v - base) > RANGE_FRAC * rng) & ((v - base) > LEVEL_FRAC * np.abs(base))
     if m == 1:  # the edges have no neighbours on one side: a fast first fall is not a spike

@@ -17,7 +17,7 @@ FIX = "lower the learning rate 3-10x; add a warm-up and gradient clipping"
 HIGH_UPDATE_RATIO = 1e-2
 RAISED_UPDATE_RATIO = 3e-3
 #: An lr this many times the top of its optimizer's usual range is far out, not borderline.
-FAR_ABOVE = 4.0
+FAR_ABOVE = 3.0
 #: A loss that never rose by more than this between 5%-windows moved too calmly for a too-high lr.
 CALM_RISE = 0.05
 #: A loss that climbs this far above its start within the first EARLY share of the run overshoots
