@@ -57,19 +57,19 @@ def detect(cx) -> Symptom | None:
         v, st = c.values[head:], c.steps[head:]
         base = np.repeat(c.y, m)
     positive = c.low > 0 and float(v.min()) > 0
-    if positive:
-        dev = np.log(v) - np.log(base)
+    # the noise is measured around the smoothed curve (a bin's own median sits on its noisiest
+    # point when the bin holds 3 or 5 of them); per-bin values are transformed before repeating
+    f = np.log if positive else (lambda x: x)
+    fv = f(v)
+    if m > 1:
+        dev = fv - np.repeat(f(c.y), m)
+        sigma = _local_sigma(fv - np.repeat(f(c.ys), m), m)
     else:
-        dev = v - base
-    # the noise is measured around the smoothed curve: a bin's own median sits on its noisiest
-    # point when the bin holds 3 or 5 of them
-    smooth = np.repeat(c.ys, m) if m > 1 else base
-    if positive:
-        sigma = _local_sigma(np.log(v) - np.log(smooth), m)
-    else:
-        sigma = _local_sigma(v - smooth, m)
+        dev = fv - f(base)
+        sigma = _local_sigma(dev, m)
     rng = c.high - c.low
-    hit = (dev > SIGMA_K * sigma) & ((v - base) > RANGE_FRAC * rng) & ((v - base) > LEVEL_FRAC * np.abs(base))
+    jump = v - base
+    hit = (dev > SIGMA_K * sigma) & (jump > RANGE_FRAC * rng) & (jump > LEVEL_FRAC * np.abs(base))
     if m == 1:  # the edges have no neighbours on one side: a fast first fall is not a spike
         hit[: WINDOW // 2] = False
         hit[-(WINDOW // 2):] = False
