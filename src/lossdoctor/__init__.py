@@ -10,6 +10,7 @@ The public API is small::
 from .core import Cause, Diagnosis, LogError, Run, Series, Symptom
 from .readers import read, read_all
 from .diagnose import diagnose, diagnose_all
+def watch(model, optimizer=None, path=None, **kw): from .collect import watch as w; return w(model, optimizer, path, **kw)  # noqa: E302,E704 (lazy: torch loads only when watching; see lossdoctor.collect.watch)
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,219 @@
+"""Live alerts: the diagnosis run incrementally while training goes, at a bounded cost.
+
+The monitor feeds every logged record to :class:`LiveDiagnosis`, which keeps each signal the
+diagnosis uses as a decimated series of at most :data:`MAX_POINTS` points (when full, every
+other point is dropped and the stride doubles, so the series always spans the whole run with
+even spacing). Every so often it builds a :class:`~lossdoctor.core.Run` from them and calls
+:func:`lossdoctor.diagnose`. A check costs a few milliseconds (about 6 ms for 4000 points), so
+checks are spaced by steps (at least ``check_every``) *and* by time: the next check waits until
+the training time since the last one is at least 1/:data:`TIME_BUDGET` times what that check
+cost, which keeps the alerts under 0.5% of the run's wall time whatever the model size.
+
+Each alert fires once per (symptom, cause).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import signals as S
+
+log = logging.getLogger("lossdoctor")
+
+#: Points kept per series: enough for every detector (they thin long series to ~2000 anyway).
+MAX_POINTS = 4000
+#: Share of the run's wall time the live checks may take (a check of 4000-point series costs
+#: ~6 ms, so checks still come every ~1 s of training).
+TIME_BUDGET = 0.005
+#: Fewer logged steps than this: too early to judge a curve's shape (NaN is reported at once).
+MIN_STEPS = 50
+#: Symptoms that alert by default. ``slow_convergence`` judges a run by where it *ends*, which a
+#: run in progress has not reached, so it would fire on every healthy run mid-way.
+ALERT_ON = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
+            "overfitting", "generalization_delay")
+#: Global series the diagnosis reads, and the per-layer signals it reads (first and last layer
+#: gradient norms, dead units per layer). Other per-layer series stay in the log only.
+GLOBAL_SIGNALS = (S.LOSS, S.VAL_LOSS, S.LR, S.GRAD_NORM, S.WEIGHT_NORM, S.UPDATE_RATIO,
+                  S.WD_SHARE, S.REG_LOSS, S.DEAD_FRAC, S.SATURATION, S.ACC, S.VAL_ACC)
+LAYER_PREFIXES = (S.GRAD_NORM + "/", S.DEAD_FRAC + "/")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One live finding: the symptom seen, the cause the evidence points to (``None`` when no
+    cause stands out yet), its fix and a one-line summary."""
+
+    step: int
+    symptom: str
+    likely_cause: str | None
+    fix: str
+    summary: str
+
+    def __str__(self) -> str:
+        cause = f"; likely cause: {self.likely_cause}" if self.likely_cause else ""
+        fix = f"; fix: {self.fix}" if self.fix else ""
+        return f"step {self.step}: {self.symptom}: {self.summary}{cause}{fix}"
+
+
+class LossdoctorAlert(UserWarning):
+    """The warning category of live alerts; ``.alert`` holds the :class:`Alert`."""
+
+    def __init__(self, alert: Alert):
+        super().__init__(str(alert))
+        self.alert = alert
+
+
+class TrainingStopped(RuntimeError):
+    """Raised from ``mon.step()`` when a symptom named in ``stop_on`` appears."""
+
+    def __init__(self, alert: Alert):
+        super().__init__(f"lossdoctor stopped training at {alert}")
+        self.alert = alert
+
+
+class Decimated:
+    """A series of at most ``cap`` evenly strided points covering everything appended so far:
+    the points whose arrival index is a multiple of the stride. The first non-finite value is
+    kept as well (it is the evidence of a NaN)."""
+
+    __slots__ = ("cap", "stride", "n", "idx", "steps", "values", "_bad")
+
+    def __init__(self, cap: int = MAX_POINTS):
+        self.cap = cap
+        self.stride = 1
+        self.n = 0
+        self.idx: list[int] = []
+        self.steps: list[float] = []
+        self.values: list[float] = []
+        self._bad = -1  # arrival index of the first non-finite value
+
+    def add(self, step: float, value: float) -> None:
+        i = self.n
+        self.n += 1
+        bad = value != value or value in (math.inf, -math.inf)
+        if bad and self._bad < 0:
+            self._bad = i
+        elif i % self.stride:
+            return
+        self.idx.append(i)
+        self.steps.append(step)
+        self.values.append(value)
+        if len(self.idx) > self.cap:
+            self.stride *= 2
+            keep = [j for j, k in enumerate(self.idx) if k % self.stride == 0 or k == self._bad]
+            self.idx = [self.idx[j] for j in keep]
+            self.steps = [self.steps[j] for j in keep]
+            self.values = [self.values[j] for j in keep]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+def best_cause(dx, symptom: str) -> tuple[str | None, str]:
+    """The highest-scoring cause judged ``likely`` (or ``confirmed``) among those that produce
+    ``symptom``, with its fix; ``(None, "")`` when the evidence points to none yet."""
+    from ..diagnose.rules import RULES
+
+    produces = {m.ID: m.PRODUCES for m in RULES}
+    for c in dx.causes:  # sorted by score
+        if c.verdict in ("confirmed", "likely") and symptom in produces.get(c.id, {}):
+            return c.id, c.fix
+    return None, ""
+
+
+def _emit(alert: Alert) -> None:
+    """Warn and log one alert; a warnings filter set to 'error' must not break training."""
+    log.warning("lossdoctor alert: %s", alert)
+    try:
+        warnings.warn(LossdoctorAlert(alert), stacklevel=4)
+    except Exception:  # -W error turns warnings into exceptions; the log line above stands
+        pass
+
+
+class LiveDiagnosis:
+    def __init__(self, *, source: str, hparams: Mapping[str, Any], meta: Mapping[str, Any],
+                 check_every: int, alert_on=ALERT_ON, emit: bool = True):
+        from ..readers.hparams import canonicalize
+
+        self.source = source
+        self.hparams = canonicalize(dict(hparams))
+        self.meta = {"format": "live", "step_unit": "step", **meta}
+        self.check_every = max(1, int(check_every))
+        self.alert_on = frozenset(alert_on)
+        self.emit = emit
+        self.series: dict[str, Decimated] = {}
+        self.fired: set[tuple[str, str | None]] = set()
+        self.last_step = -1
+        self._last_check_step = -1
+        self._last_check_t = time.perf_counter()
+        self._last_cost = 0.0
+        self.checks = 0
+        self.check_time = 0.0
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        step = rec["step"]
+        for k, v in rec.items():
+            if k == "step" or not (k in GLOBAL_SIGNALS or k.startswith(LAYER_PREFIXES)):
+                continue
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                d = self.series.get(k)
+                if d is None:
+                    d = self.series[k] = Decimated()
+                d.add(step, float(v))
+        self.last_step = max(self.last_step, step)
+
+    def due(self) -> bool:
+        if self.last_step + 1 < MIN_STEPS or self.last_step - self._last_check_step < self.check_every:
+            return False
+        return time.perf_counter() - self._last_check_t >= self._last_cost / TIME_BUDGET
+
+    def run(self):
+        from ..core import Run, Series
+
+        series = {k: Series(k, np.asarray(d.steps, dtype=np.float64), np.asarray(d.values, dtype=np.float64))
+                  for k, d in self.series.items() if len(d)}
+        return Run(source=self.source, series=series, hparams=dict(self.hparams), meta=dict(self.meta))
+
+    def check(self) -> list[Alert]:
+        """Diagnose what has been seen so far; return (and emit) the alerts not fired before."""
+        from ..diagnose import diagnose
+
+        t0 = time.perf_counter()
+        self._last_check_step = self.last_step
+        try:
+            run = self.run()
+            if run.loss is None:
+                return []
+            dx = diagnose(run)
+        finally:
+            t1 = time.perf_counter()
+            self._last_cost = t1 - t0
+            self._last_check_t = t1
+            self.checks += 1
+            self.check_time += t1 - t0
+        return self.alerts_from(dx)
+
+    def alerts_from(self, dx) -> list[Alert]:
+        out = []
+        for sym in dx.symptoms:
+            if sym.id not in self.alert_on:
+                continue
+            cause, fix = best_cause(dx, sym.id)
+            out.extend(self.fire(Alert(int(self.last_step), sym.id, cause, fix, sym.summary)))
+        return out
+
+    def fire(self, alert: Alert) -> list[Alert]:
+        key = (alert.symptom, alert.likely_cause)
+        if key in self.fired:
+            return []
+        self.fired.add(key)
+        if self.emit:
+            _emit(alert)
+        return [alert]

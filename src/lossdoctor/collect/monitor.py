@@ -1,0 +1,1019 @@
+"""The monitor core: optimizer step hooks, the per-step record, the log and the live alerts.
+
+Flow of one training step::
+
+    forward -> backward -> optimizer.step()                         -> mon.step(loss)
+                           |  pre-hook: lr per group, gradient norms    |  queue the step
+                           |  (sampled: copy weights, weight norms,     |  every sync_every
+                           |   weight-decay terms)                      |  calls: pull device
+                           |  post-hook: (sampled) ||w_after-w_before|| |  values in one
+                                                                           batch, write records,
+                                                                           feed live alerts
+
+Everything computed in the hooks stays on the device as 0-d tensors; every ``sync_every`` calls
+one batch is stacked and copied to the host (asynchronously on a GPU, read a batch later), then
+turned into records (see :mod:`lossdoctor.collect` for what forces a sync).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import math
+import os
+import warnings
+import weakref
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from . import stats
+from .activations import DEAD, SAT, ActivationProbe
+from .dist import all_reduce_mean, rank_and_world
+from .introspect import activation_modules, build_header, is_decoupled, jsonable, trainable
+from .live import ALERT_ON, Alert, LiveDiagnosis, TrainingStopped, best_cause
+from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter
+
+log = logging.getLogger("lossdoctor")
+
+#: Detail presets: (every_n, act_every). ``every_n``: steps between samples of the per-layer
+#: statistics (gradient and weight norms per layer, update ratio, weight-decay share), which
+#: copy the weights once and cost a few passes over them; ``act_every``: steps between
+#: activation samples (forward hooks for one step).
+DETAIL = {
+    "default": (10, 100),
+    "full": (1, 1),
+}
+#: Device values are pulled to the host every this many ``mon.step`` calls. On a GPU a pull
+#: starts one asynchronous copy and reads the previous one: the fewer, the fewer launches and
+#: records built per call. On the CPU a pull costs nothing, but turning values into records is
+#: Python work that runs several times faster in a batch than one record at a time between
+#: training steps (which evict its code and data from the caches).
+SYNC_EVERY_DEVICE = 32
+SYNC_EVERY_CPU = 16
+#: Under DDP every pull is also an all-reduce; batch them on the CPU as well.
+SYNC_EVERY_DIST = 32
+#: Minimum logged steps between two live checks (a time budget spaces them further).
+CHECK_EVERY = 200
+#: ``mon.step`` calls without a single optimizer step before the monitor stops waiting for one
+#: (an optimizer whose step bypasses the hooks) and records every call as a step.
+NO_OPT_STEP_CALLS = 64
+
+
+class MonitorWarning(RuntimeWarning):
+    """A part of the monitor failed and was switched off; training goes on unchanged."""
+
+
+def _report(msg: str) -> None:
+    log.warning("lossdoctor: %s", msg)
+    try:
+        warnings.warn(msg, MonitorWarning, stacklevel=3)
+    except Exception:  # warnings set to 'error' must not break training
+        pass
+
+
+def _unwrap_optimizer(opt):
+    """The torch optimizer inside wrappers (Accelerate's AcceleratedOptimizer, Lightning's
+    LightningOptimizer), whose ``step`` the hooks see."""
+    seen = 0
+    while opt is not None and seen < 5:
+        inner = getattr(opt, "optimizer", None) or getattr(opt, "_optimizer", None)
+        if isinstance(inner, torch.optim.Optimizer) and inner is not opt:
+            opt, seen = inner, seen + 1
+            continue
+        break
+    return opt
+
+
+class _StepData:
+    """What the hooks saw during one optimizer step (device tensors until pulled)."""
+
+    __slots__ = ("sampled", "lrs", "wds", "gvec", "grads_done", "w_before", "wvec", "dvec",
+                 "den", "scale", "found_inf", "act")
+
+    def __init__(self, sampled: bool):
+        self.sampled = sampled
+        self.lrs: list | None = None
+        self.wds: list | None = None
+        self.gvec = None
+        self.grads_done = False
+        self.w_before = None
+        self.wvec = None
+        self.dvec = None
+        self.den: list | None = None  # [(param indices, tensor)] coupled weight-decay norms
+        self.scale = None
+        self.found_inf = None
+        self.act = None
+
+
+class _Entry:
+    """One ``mon.step`` (or ``mon.log``) call waiting for its device values."""
+
+    __slots__ = ("kind", "loss", "extras", "data", "n", "flag", "lrs")
+
+    def __init__(self, kind, loss, extras, data, n, flag, lrs):
+        self.kind = kind  # "step", "skip", "maybe" (scaler decides), "micro", "log"
+        self.loss = loss
+        self.extras = extras
+        self.data = data
+        self.n = n
+        self.flag = flag
+        self.lrs = lrs
+
+
+class _Transfer:
+    """Device-to-host copy of a batch of 0-d tensors, started at once and read later.
+
+    The tensors are stacked (one call for the whole batch). On the CPU they are read at once.
+    On a GPU the stacked vector is copied into pinned host memory without blocking and an event
+    marks the end of the copy, so that reading it later (a batch later) finds it done: no stall.
+    """
+
+    def __init__(self, ts: list[torch.Tensor]):
+        self.n = len(ts)
+        self.vals: list | None = None
+        self._parts: list = []  # (positions or None for all, host tensor, event or None)
+        if not ts:
+            self.vals = []
+            return
+        try:
+            groups = [(None, torch.stack(ts))]
+        except RuntimeError:  # tensors on several devices (model parallel)
+            by_dev: dict = {}
+            for i, t in enumerate(ts):
+                by_dev.setdefault(t.device, []).append(i)
+            groups = [(idx, torch.stack([ts[i] for i in idx])) for idx in by_dev.values()]
+        for idx, v in groups:
+            if v.device.type == "cpu":
+                self._parts.append((idx, v, None))
+                continue
+            v = v.to(torch.float64 if v.dtype == torch.float64 else torch.float32)
+            host = torch.empty(v.shape, dtype=v.dtype, pin_memory=True)
+            host.copy_(v, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(v.device))
+            self._parts.append((idx, host, event))
+
+    def result(self) -> list:
+        if self.vals is None:
+            vals: list = [None] * self.n
+            for idx, host, event in self._parts:
+                if event is not None:
+                    event.synchronize()  # long done by now: the copy was queued a batch ago
+                got = host.tolist()
+                if idx is None:
+                    vals = got
+                else:
+                    for i, x in zip(idx, got):
+                        vals[i] = x
+            self.vals, self._parts = vals, []
+        return self.vals
+
+
+class _Puller:
+    """Collects the device values of one batch of records as a flat list of 0-d tensors (and
+    plain numbers); :meth:`start` launches the transfer (and, under DDP, the one all-reduce of
+    what differs by rank), :meth:`finish` reads it."""
+
+    def __init__(self, reduce_world: int):
+        self.flat: list = []
+        self.red: list = []
+        self.world = reduce_world
+        self._t = self._rt = None
+        self._order: list = []
+        self.vals: list = []
+        self.rvals: list = []
+
+    def add(self, x, reduce: bool = False):
+        """Queue ``x`` (a 0-d tensor, a list of them, or a number); returns a reference."""
+        if x is None:
+            return None
+        if reduce and self.world > 1:
+            if isinstance(x, (list, tuple)):
+                self.red.extend(x)
+                return ("rl", len(self.red) - len(x), len(x))
+            self.red.append(x)
+            return ("r", len(self.red) - 1)
+        if isinstance(x, torch.Tensor):
+            self.flat.append(x if x.dim() == 0 else x.reshape(-1)[0])
+            return ("i", len(self.flat) - 1)
+        if isinstance(x, (list, tuple)):
+            self.flat.extend(x)
+            return ("l", len(self.flat) - len(x), len(x))
+        return ("v", x)
+
+    def get(self, ref):
+        if ref is None:
+            return None
+        k = ref[0]
+        if k == "i":
+            return self.vals[ref[1]]
+        if k == "l":
+            return self.vals[ref[1]:ref[1] + ref[2]]
+        if k == "v":
+            return ref[1]
+        if k == "r":
+            return self.rvals[ref[1]]
+        return self.rvals[ref[1]:ref[1] + ref[2]]
+
+    def start(self, stop_flag: float = 0.0) -> None:
+        self._t = _Transfer(self.flat)
+        if self.world > 1:
+            vec, self._order = _reduce_vector(self.red + [float(stop_flag)])
+            self._rt = _Transfer(list(all_reduce_mean(vec).unbind(0)))
+
+    def finish(self) -> float:
+        """Read the values; returns the stop flag shared by the ranks (0 in one process)."""
+        self.vals = self._t.result()
+        if self._rt is None:
+            return 0.0
+        got = self._rt.result()
+        vals = [0.0] * len(got)
+        for pos, v in zip(self._order, got):
+            vals[pos] = v
+        stop = vals.pop()
+        self.rvals = vals
+        return stop
+
+
+def _reduce_vector(xs: list) -> tuple[torch.Tensor, list[int]]:
+    """One vector of what to average over the ranks, on the device the backend reduces on
+    (NCCL: the GPU; gloo: the CPU), built without a host sync. Returns it and the position in
+    ``xs`` of each of its elements (tensors first, then plain numbers)."""
+    import torch.distributed as dist
+
+    on_gpu = dist.get_backend() == "nccl"
+    dev = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    dtype = torch.float32 if on_gpu else torch.float64
+    tens = [i for i, x in enumerate(xs) if isinstance(x, torch.Tensor)]
+    nums = [i for i, x in enumerate(xs) if not isinstance(x, torch.Tensor)]
+    parts = []
+    if tens:
+        parts.append(torch.stack([xs[i].detach().reshape(()).to(dev) for i in tens]).to(dtype))
+    if nums:
+        t = torch.tensor([float(xs[i]) for i in nums], dtype=dtype)
+        parts.append(t.pin_memory().to(dev, non_blocking=True) if on_gpu else t)
+    return torch.cat(parts), tens + nums
+
+
+def _lrs(r: dict, p) -> list:
+    lrs = r.get("lrs")
+    if not lrs:
+        return []
+    return [p.get(x) for x in lrs] if r["lrs_ref"] else lrs
+
+
+def _num(x) -> Any:
+    """A scalar passed to ``mon.step``: a detached 0-d tensor (read later) or a float."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dim() == 0:
+            return x
+        return x.reshape(()) if x.numel() == 1 else x.float().mean()
+    if isinstance(x, bool) or x is None:
+        return x
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite(x) -> bool:
+    return x is None or (x == x and x not in (math.inf, -math.inf))
+
+
+class Monitor:
+    """Records a PyTorch training run; see :func:`watch` for the arguments."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 path: str | os.PathLike | None = None, *, scheduler=None, scaler=None,
+                 hparams: Mapping[str, Any] | None = None, detail: str = "default",
+                 every_n: int | None = None, act_every: int | None = None,
+                 sync_every: int | None = None, alerts: bool = True, check_every: int = CHECK_EVERY,
+                 alert_on: Iterable[str] = ALERT_ON, on_alert: Callable[[Alert], Any] | None = None,
+                 stop_on: Iterable[str] = (), flush_every: int = FLUSH_EVERY,
+                 flush_secs: float = FLUSH_SECS, mode: str = "w", one_step_per_call: bool = False):
+        if detail not in DETAIL:
+            raise ValueError(f"detail must be one of {sorted(DETAIL)}, not {detail!r}")
+        if isinstance(stop_on, str):
+            stop_on = (stop_on,)
+        n_every, a_every = DETAIL[detail]
+        compiled = hasattr(model, "_orig_mod")  # torch.compile: adding hooks would recompile
+        if act_every is None and compiled:
+            act_every = 0
+        # 0 switches a schedule off
+        self.every_n = max(0, int(every_n if every_n is not None else n_every))
+        self.act_every = max(0, int(act_every if act_every is not None else a_every))
+        self.model = model
+        self.optimizer = _unwrap_optimizer(optimizer)
+        self.scaler = scaler if scaler is not None and getattr(scaler, "is_enabled", lambda: True)() else None
+        self.stop_on = frozenset(stop_on)
+        self.on_alert = on_alert
+        self.alerts: list[Alert] = []
+        self.rank, self.world = rank_and_world()
+        self._per_call = bool(one_step_per_call) or self.optimizer is None
+        self._off = False
+        self._closed = False
+        self._failed: set[str] = set()
+
+        named = trainable(model)
+        if self.optimizer is not None:
+            in_opt = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+            named = [(n, p) for n, p in named if id(p) in in_opt]
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        self._dev = self.params[0].device if self.params else torch.device("cpu")
+        self._zero = torch.zeros((), device=self._dev)
+        self._prec = stats.precision(self.params)
+        groups = self.optimizer.param_groups if self.optimizer is not None else []
+        gid = {id(p): gi for gi, g in enumerate(groups) for p in g["params"]}
+        self._group_idx: list[list[int]] = [[] for _ in groups]
+        for i, p in enumerate(self.params):
+            if id(p) in gid:
+                self._group_idx[gid[id(p)]].append(i)
+        self._decoupled = [is_decoupled(self.optimizer, g) for g in groups]
+
+        if sync_every is None:
+            sync_every = (SYNC_EVERY_DIST if self.world > 1 else
+                          SYNC_EVERY_CPU if self._dev.type == "cpu" else SYNC_EVERY_DEVICE)
+        self.sync_every = max(1, int(sync_every))
+
+        self._n_opt = 0  # optimizer steps seen by the hooks
+        self._n_opt_at_call = 0
+        self._calls = 0
+        self._step = 0  # the next record's step
+        self._cur: _StepData | None = None
+        self._done: _StepData | None = None
+        self._pending: list[_Entry] = []
+        self._inflight = None  # a batch whose device values are on their way to the host
+        self._async = self._dev.type == "cuda"
+        self._carry_loss: list = []
+        self._carry_extras: dict = {}
+        self._nan_seen = False
+        self._stop_request: Alert | None = None
+        self._stop_now: TrainingStopped | None = None
+        self._prev_scale = None
+        self._buf: list[torch.Tensor] | None = None
+
+        monitor_info = {"detail": detail, "every_n": self.every_n, "act_every": self.act_every,
+                        "sync_every": self.sync_every, "world_size": self.world}
+        try:
+            self.header = build_header(model, self.optimizer, scheduler, hparams, named, monitor_info)
+        except Exception as exc:  # an odd model must not stop the run: log without the extras
+            _report(f"monitor: reading the hyper-parameters failed ({type(exc).__name__}: {exc}); "
+                    f"the header holds only what was passed as hparams=")
+            self.header = {"type": "header", "schema": "lossdoctor.log/1", "hparams": jsonable(hparams or {}),
+                           "model": {"layers": [{"name": n} for n in self.names]}, "monitor": monitor_info}
+        self.path = os.fspath(path) if path is not None else None
+        self._writer = None
+        if self.rank == 0 and path is not None:
+            self._writer = JsonlWriter(path, mode=mode, flush_every=flush_every, flush_secs=flush_secs)
+            self._writer.write(self.header)
+            self._writer.flush()
+        self._live = None
+        if alerts and self.rank == 0:
+            self._live = LiveDiagnosis(source=self.path or "live", hparams=self.header["hparams"],
+                                       meta={"model": self.header["model"]}, check_every=check_every,
+                                       alert_on=alert_on)
+        self._probe = ActivationProbe(activation_modules(model),
+                                      on_error=lambda exc: self._degrade("activations", exc))
+        self._handles = []
+        if self.optimizer is not None:
+            self._handles.append(self.optimizer.register_step_pre_hook(self._pre_hook))
+            self._handles.append(self.optimizer.register_step_post_hook(self._post_hook))
+        self._arm_activations(0)
+        self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
+        atexit.register(self._atexit)
+
+    # -- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(_error=exc_type is not None)
+
+    # -- failure containment -------------------------------------------------------------------
+    def _degrade(self, part: str, exc: BaseException) -> None:
+        """Switch one part off after its first failure, and say so once."""
+        if part in self._failed:
+            return
+        self._failed.add(part)
+        _report(f"monitor: {part} failed ({type(exc).__name__}: {exc}); that part is switched off, "
+                f"training goes on unchanged")
+        if part == "activations":
+            self._probe.disarm()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The core failed: stop monitoring, keep what was logged."""
+        if self._off:
+            return
+        self._off = True
+        _report(f"monitor failed ({type(exc).__name__}: {exc}); monitoring stopped, training goes on "
+                f"unchanged")
+        self._remove_hooks()
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+        except Exception:
+            pass
+
+    def _remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._probe.disarm()
+
+    # -- optimizer hooks -----------------------------------------------------------------------
+    def _data(self) -> _StepData:
+        d = self._cur
+        if d is None:
+            d = self._cur = _StepData(self._sampled(self._n_opt))
+        return d
+
+    def _sampled(self, index: int) -> bool:
+        return bool(self.every_n) and index % self.every_n == 0 and "sampling" not in self._failed
+
+    def _pre_hook(self, optimizer, args, kwargs):
+        if self._off or "optimizer hooks" in self._failed:
+            return None
+        try:
+            d = self._data()
+            groups = optimizer.param_groups
+            d.lrs = [g["lr"] for g in groups]
+            scale = getattr(optimizer, "grad_scale", None)  # a fused optimizer under GradScaler
+            if scale is not None:
+                d.scale = scale.detach().reshape(-1)[0].clone() if isinstance(scale, torch.Tensor) else scale
+                found = getattr(optimizer, "found_inf", None)
+                d.found_inf = found.detach().sum() if isinstance(found, torch.Tensor) else found
+            closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0] is the optimizer
+            if d.sampled:
+                d.wds = [g.get("weight_decay", 0.0) or 0.0 for g in groups]
+                d.w_before = stats.copy(self.params, self._copy_buf())
+            if closure is None and not d.grads_done:
+                self._grad_stats(d, self.params)
+        except Exception as exc:
+            self._degrade("optimizer hooks", exc)
+            self._cur = None
+        return None
+
+    def _post_hook(self, optimizer, args, kwargs) -> None:
+        if self._off:
+            return
+        self._n_opt += 1  # counted even when the statistics are off: records follow the steps
+        d, self._cur = self._cur, None
+        try:
+            if d is None or "optimizer hooks" in self._failed:
+                return
+            if not d.grads_done:  # closure optimizers: the gradients exist only now
+                self._grad_stats(d, d.w_before if d.w_before is not None else self.params)
+            if d.sampled and d.w_before is not None:
+                d.dvec = stats.delta_norms(self.params, d.w_before, self._prec)
+                d.w_before = None
+            if self._probe.armed:
+                d.act = self._probe.take()
+            self._done = d
+        except Exception as exc:
+            self._degrade("optimizer hooks", exc)
+
+    def _copy_buf(self) -> list[torch.Tensor] | None:
+        """Reusable copy buffers on the CPU (see :func:`stats.copy`); ``None`` elsewhere."""
+        if self._dev.type != "cpu":
+            return None
+        buf = self._buf
+        if buf is None or len(buf) != len(self.params) or any(
+                b.shape != p.shape or b.dtype != p.dtype for b, p in zip(buf, self.params)):
+            buf = self._buf = [torch.empty_like(p, memory_format=torch.contiguous_format)
+                               for p in self.params]
+        return buf
+
+    def _grad_stats(self, d: _StepData, weights) -> None:
+        """Gradient norms (every step) and, on sampled steps, weight norms and the weight-decay
+        terms. ``weights`` are the weights the gradients belong to (before the update)."""
+        d.grads_done = True
+        if not self.params:
+            return
+        g = stats.grad_norms(self.params, self._zero, self._prec)
+        if d.scale is not None:
+            g = list(torch._foreach_div(g, d.scale))
+        d.gvec = g
+        if not d.sampled:
+            return
+        d.wvec = stats.norms([w.detach() for w in weights], self._prec)
+        if d.wds is None:
+            groups = self.optimizer.param_groups if self.optimizer is not None else []
+            d.wds = [grp.get("weight_decay", 0.0) or 0.0 for grp in groups]
+        if d.scale is None:
+            d.den = [stats.coupled_decay_norms(self.params, weights, idx, float(wd))
+                     for idx, wd, dec in zip(self._group_idx, d.wds, self._decoupled)
+                     if wd and not dec and idx]
+
+    def capture_gradients(self) -> None:
+        """Read the gradients now (before clipping). Framework adapters call this where the
+        framework exposes the gradients before it clips them; the step hooks then skip it."""
+        if self._off or "optimizer hooks" in self._failed:
+            return
+        try:
+            d = self._data()
+            if not d.grads_done:
+                if d.sampled and d.wds is None and self.optimizer is not None:
+                    d.wds = [g.get("weight_decay", 0.0) or 0.0 for g in self.optimizer.param_groups]
+                self._grad_stats(d, self.params)
+        except Exception as exc:
+            self._degrade("optimizer hooks", exc)
+
+    # -- activations ---------------------------------------------------------------------------
+    def _arm_activations(self, next_index: int) -> None:
+        """Register the forward hooks if the step about to start is an activation sample."""
+        if "activations" in self._failed or self._probe.armed:
+            return
+        if self.act_every and next_index % self.act_every == 0:
+            try:
+                self._probe.arm()
+            except Exception as exc:
+                self._degrade("activations", exc)
+
+    # -- the public per-step API ---------------------------------------------------------------
+    def step(self, loss=None, **scalars) -> None:
+        """Record one training step: call it once per iteration, after ``optimizer.step()``.
+
+        ``loss`` is the training loss (a tensor or a number; pass the loss before any division
+        for gradient accumulation). Keyword scalars are logged too: ``val_loss``, ``reg_loss``
+        (an explicit regularization term), or anything else. A scalar named like a computed
+        signal replaces it (``grad_norm=`` the pre-clipping norm returned by
+        ``clip_grad_norm_``). Under gradient accumulation, calls without an optimizer step are
+        merged into the next step's record (mean loss).
+        """
+        if self._off:
+            return
+        try:
+            self._record_call(loss, scalars)
+        except TrainingStopped:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    def log(self, **scalars) -> None:
+        """Log scalars outside a training step (``mon.log(val_loss=v)`` after an evaluation);
+        they are recorded at the last step."""
+        if self._off or not scalars:
+            return
+        try:
+            extras = {k: _num(v) for k, v in scalars.items()}
+            self._pending.append(_Entry("log", None, extras, None, 0, None, None))
+            if len(self._pending) >= self.sync_every:
+                self._resolve()
+        except TrainingStopped:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    def _record_call(self, loss, scalars) -> None:
+        self._calls += 1
+        n = self._n_opt - self._n_opt_at_call
+        self._n_opt_at_call = self._n_opt
+        data, self._done = self._done, None
+        self._cur = None  # a step begun but not finished (skipped by a scaler) is dropped
+        extras = {k: _num(v) for k, v in scalars.items()} if scalars else None
+        loss = _num(loss)
+        flag = lrs = None
+        scale_drop = self._scale_drop() if self.scaler is not None else None
+        if self.optimizer is None:
+            kind, n = "step", 1
+            data = _StepData(self._sampled(self._calls - 1))
+            if "optimizer hooks" not in self._failed:
+                try:
+                    self._grad_stats(data, self.params)
+                except Exception as exc:
+                    self._degrade("optimizer hooks", exc)
+            if self._probe.armed:
+                data.act = self._probe.take()
+        elif n:
+            kind = "step"
+        elif self._per_call:
+            kind = "skip"
+        elif self.scaler is not None:
+            kind, flag = "maybe", self._found_inf()
+            if flag is None:
+                flag = scale_drop
+        else:
+            kind = "micro"
+            if self._n_opt == 0 and self._calls >= NO_OPT_STEP_CALLS:
+                self._per_call = True
+                kind = "skip"
+                _report(f"no optimizer.step() seen in {self._calls} calls of mon.step(): the optimizer's "
+                        f"step bypasses the hooks, so every call is recorded as a step without update "
+                        f"statistics")
+        if self.optimizer is not None and kind != "micro" and (data is None or data.lrs is None):
+            lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self._pending.append(_Entry(kind, loss, extras, data, max(n, 1), flag, lrs))
+        if kind == "step":
+            self._arm_activations(self._n_opt if self.optimizer is not None else self._calls)
+        if len(self._pending) >= self.sync_every:
+            self._resolve()
+
+    def _found_inf(self):
+        """``found_inf`` of the scaler's last unscale, while ``update()`` has not yet cleared it
+        (a device tensor, read later), else ``None``."""
+        try:
+            states = getattr(self.scaler, "_per_optimizer_states", None)
+            st = states.get(id(self.optimizer)) if states is not None else None
+            found = st.get("found_inf_per_device") if st else None
+            if found:
+                return sum(v.detach().float().sum() for v in found.values()) > 0
+        except Exception as exc:
+            self._degrade("GradScaler skip detection", exc)
+        return None
+
+    def _scale_drop(self):
+        """Whether the loss scale fell since the last call (it only falls when ``update()`` saw
+        a skipped step). Snapshotted every call, on the device: no sync."""
+        try:
+            scale = getattr(self.scaler, "_scale", None)
+            if not isinstance(scale, torch.Tensor):
+                return None
+            prev, self._prev_scale = self._prev_scale, scale.detach().reshape(-1)[0].clone()
+            return None if prev is None else self._prev_scale < prev
+        except Exception as exc:
+            self._degrade("GradScaler skip detection", exc)
+            return None
+
+    # -- pulling device values and writing records ---------------------------------------------
+    def _resolve(self, final: bool = False) -> None:
+        """Turn pending calls into records. On a GPU the values of one batch are copied to the
+        host without waiting and read at the next pull (``sync_every`` calls later), so no pull
+        stalls the GPU; every rank reads at the same call, so a stop is taken together."""
+        entries, self._pending = self._pending, []
+        batch = self._start(entries, final) if entries else None
+        if self._async and not final:
+            prev, self._inflight = self._inflight, batch
+            if prev is not None:
+                self._finish(prev, final)
+        else:
+            prev, self._inflight = self._inflight, None
+            if prev is not None:
+                self._finish(prev, final)
+            if batch is not None:
+                self._finish(batch, final)
+
+    def _start(self, entries: list[_Entry], final: bool):
+        p = _Puller(self.world if not final or self._dist_ok_at_close else 1)
+        refs = []
+        add = p.add
+        for e in entries:
+            d = e.data
+            r = {"loss": add(e.loss, True)}
+            if e.extras:
+                r["extras"] = {k: add(v, True) for k, v in e.extras.items()}
+            if e.flag is not None:
+                r["flag"] = add(e.flag)
+            lrs = e.lrs if e.lrs is not None else (d.lrs if d is not None else None)
+            if lrs:
+                # learning rates are plain floats but for capturable/compiled optimizers
+                r["lrs"] = lrs if all(type(x) is float for x in lrs) else [add(x) for x in lrs]
+                r["lrs_ref"] = r["lrs"] is not lrs
+            if d is not None:
+                if d.gvec is not None:
+                    r["g"] = add(d.gvec)
+                if d.wvec is not None:
+                    r["w"] = add(d.wvec)
+                if d.dvec is not None:
+                    r["dw"] = add(d.dvec)
+                if d.den:
+                    r["den"] = [(idx, add(t)) for idx, t in d.den]
+                if d.found_inf is not None:
+                    r["found_inf"] = add(d.found_inf)
+                if d.act:
+                    r["act"] = (d.act[0], [add(t, True) for t in d.act[1]])
+            refs.append(r)
+        p.start(1.0 if self._stop_request is not None else 0.0)
+        return entries, refs, p
+
+    def _finish(self, batch, final: bool) -> None:
+        entries, refs, p = batch
+        stop = p.finish()
+        for e, r in zip(entries, refs):
+            self._emit(e, r, p)
+        if self._live is not None and not final and "live alerts" not in self._failed:
+            try:
+                if self._live.due():
+                    self._alerts(self._live.check())
+            except TrainingStopped:
+                raise
+            except Exception as exc:
+                self._degrade("live alerts", exc)
+        if final:
+            self._stop_now = None
+        elif self._stop_now is not None:
+            self._raise_stop(self._stop_now)
+        elif self.world > 1 and stop > 0:
+            alert = self._stop_request or Alert(self._step - 1, "stopped", None, "",
+                                                "rank 0 stopped the training")
+            self._raise_stop(TrainingStopped(alert))
+
+    _dist_ok_at_close = True
+
+    def _emit(self, e: _Entry, r: dict, p: _Puller) -> None:
+        loss = p.get(r["loss"])
+        extras = {k: p.get(v) for k, v in r["extras"].items()} if "extras" in r else None
+        if e.kind == "log":
+            self._write({"step": max(self._step - 1, 0), **(extras or {})}, live=True)
+            return
+        skipped = e.kind == "skip" or (e.kind == "maybe" and bool(p.get(r.get("flag"))))
+        if e.kind in ("micro", "maybe") and not skipped:
+            if loss is not None:
+                self._carry_loss.append(loss)
+            if extras:
+                self._carry_extras.update(extras)
+            return
+        losses = self._carry_loss + ([loss] if loss is not None else [])
+        if extras:
+            self._carry_extras.update(extras)
+        extras, self._carry_extras, self._carry_loss = self._carry_extras, {}, []
+        rec: dict[str, Any] = {"step": self._step}
+        self._step += e.n
+        if losses:
+            rec["loss"] = losses[0] if len(losses) == 1 else sum(losses) / len(losses)
+        lrs = _lrs(r, p)
+        if lrs:
+            rec["lr"] = float(lrs[0])
+            for i, v in enumerate(lrs[1:], 1):
+                rec[f"lr/pg{i}"] = float(v)
+        if e.kind == "step" and e.data is not None:
+            if p.get(r.get("found_inf")):
+                skipped = True
+            else:
+                self._step_stats(rec, e.data, r, p)
+        if skipped:
+            rec["skipped"] = 1
+        if r.get("act"):
+            self._act_stats(rec, r["act"], p)
+        if extras:
+            rec.update(extras)  # last: a value the user passes replaces the computed one
+        self._write(rec, live=True)
+        self._check_nan(rec, e, r, p)
+
+    def _step_stats(self, rec: dict, d: _StepData, r: dict, p: _Puller) -> None:
+        g = p.get(r.get("g"))
+        if g is None:
+            return
+        rec["grad_norm"] = math.hypot(*g)
+        if not d.sampled:
+            return
+        names = self.names
+        w, dw = p.get(r.get("w")), p.get(r.get("dw"))
+        if w is not None:
+            rec["weight_norm"] = math.hypot(*w)
+        if w is not None and dw is not None:
+            wn = math.hypot(*w)
+            rec["update_ratio"] = math.hypot(*dw) / wn if wn > 0 else math.nan
+        share = self._wd_share(d, r, p, g, w, dw)
+        if share is not None:
+            rec["wd_share"] = share
+        for n, v in zip(names, g):
+            rec["grad_norm/" + n] = v
+        if w is not None:
+            for n, v in zip(names, w):
+                rec["weight_norm/" + n] = v
+            if dw is not None:
+                for n, a, b in zip(names, dw, w):
+                    if b > 0:
+                        rec["update_ratio/" + n] = a / b
+
+    def _wd_share(self, d: _StepData, r: dict, p: _Puller, g, w, dw) -> float | None:
+        """Share of the update that weight decay contributes, in [0, 1].
+
+        Decoupled (AdamW): ``lr * wd * ||w|| / ||dw||``, exact for one step. Coupled L2
+        (SGD/Adam/RMSprop ``weight_decay``): ``||wd * w|| / ||g + wd * w||``, the decay's share
+        of the effective gradient; for plain SGD this equals ``||lr * wd * w|| / ||dw||``, with
+        momentum it is the share of what the momentum averages, and for Adam it is approximate
+        (the adaptive scaling reweights coordinates after the decay is added).
+        """
+        if w is None or d.wds is None or not self._group_idx:
+            return None
+        lrs = [float(x) for x in _lrs(r, p)] or [0.0] * len(d.wds)
+        if not any(d.wds):
+            return 0.0
+        if all(self._decoupled):
+            if dw is None:
+                return None
+            num = math.hypot(*(lrs[gi] * float(d.wds[gi]) * w[i]
+                               for gi, idx in enumerate(self._group_idx) for i in idx))
+            den = math.hypot(*dw)
+        elif not any(self._decoupled):
+            if r.get("den") is None and any(d.wds):
+                return None
+            num_parts, den_parts = [], list(g)
+            for gi, idx in enumerate(self._group_idx):
+                wd = float(d.wds[gi])
+                for i in idx:
+                    num_parts.append(wd * w[i])
+                    if wd:
+                        den_parts[i] = wd * w[i]  # a parameter without gradient: only the decay
+            for idx, ref in r.get("den") or ():
+                vals = p.get(ref)
+                for i, v in zip(idx, vals):
+                    den_parts[i] = v
+            num, den = math.hypot(*num_parts), math.hypot(*den_parts)
+        else:
+            return None  # mixed coupled and decoupled groups: no single share
+        if not den > 0:
+            return None
+        return min(1.0, num / den)
+
+    def _act_stats(self, rec: dict, act, p: _Puller) -> None:
+        layout, refs = act
+        vals = [p.get(x) for x in refs]
+        dead = units = sat = total = 0.0
+        per: list[tuple[str, float]] = []
+        stds: list[tuple[str, float]] = []
+        for j, (name, kind, denom) in enumerate(layout):
+            count, std = vals[2 * j], vals[2 * j + 1]
+            if kind == DEAD and denom:
+                per.append(("dead_frac/" + name, count / denom))
+                dead += count
+                units += denom
+            elif kind == SAT and denom:
+                per.append(("saturation/" + name, count / denom))
+                sat += count
+                total += denom
+            stds.append(("act_std/" + name, std))
+        if units:
+            rec["dead_frac"] = dead / units
+        if total:
+            rec["saturation"] = sat / total
+        rec.update(per)
+        rec.update(stds)
+
+    def _write(self, rec: dict, live: bool) -> None:
+        if self._writer is not None and "writing the log" not in self._failed:
+            try:
+                self._writer.write(rec)
+            except Exception as exc:
+                self._degrade("writing the log", exc)
+        if live and self._live is not None and "live alerts" not in self._failed:
+            try:
+                self._live.add(rec)
+            except Exception as exc:
+                self._degrade("live alerts", exc)
+
+    # -- NaN / inf -------------------------------------------------------------------------------
+    def _check_nan(self, rec: dict, e: _Entry, r: dict, p: _Puller) -> None:
+        if self._nan_seen:
+            return
+        loss, gn = rec.get("loss"), rec.get("grad_norm")
+        if _finite(loss) and _finite(gn):
+            return
+        self._nan_seen = True
+        step = rec["step"]
+        where = self._locate(rec, e, r, p)
+        what = "loss" if not _finite(loss) else "gradient norm"
+        value = loss if not _finite(loss) else gn
+        event = {"type": "event", "event": "nan" if value != value else "inf", "step": step, "where": where}
+        if self._writer is not None:
+            try:
+                self._writer.write(event)
+                self._writer.flush()
+            except Exception as exc:
+                self._degrade("writing the log", exc)
+        summary = f"{what} became {value} at step {step} (first non-finite: {where})"
+        cause, fix = None, ""
+        if self._live is not None and "live alerts" not in self._failed:
+            try:
+                dx = self._live_diagnosis()
+                if dx is not None:
+                    cause, fix = best_cause(dx, "nan_inf")
+            except Exception as exc:
+                self._degrade("live alerts", exc)
+        alert = Alert(step, "nan_inf", cause, fix, summary)
+        if self._live is not None:
+            self._alerts(self._live.fire(alert))
+        else:
+            self._alerts([alert], emitted=False)
+
+    def _live_diagnosis(self):
+        from ..diagnose import diagnose
+
+        run = self._live.run()
+        return diagnose(run) if run.loss is not None else None
+
+    def _locate(self, rec: dict, e: _Entry, r: dict, p: _Puller) -> str:
+        """Where the first non-finite value appeared, from what this step sampled. Forward order
+        is weights -> activations -> loss -> gradients, and backward runs from the output: a
+        finite loss with non-finite gradients started at the non-finite gradient nearest the
+        output. Weights and activations are known only on sampled steps (``every_n``,
+        ``act_every``); otherwise the answer is the loss."""
+        d = e.data
+        if _finite(rec.get("loss")) and d is not None and r.get("g") is not None:
+            g = p.get(r["g"])
+            bad = [n for n, v in zip(self.names, g) if not _finite(v)]
+            if bad:
+                return f"{bad[-1]} (grad)"
+        if d is not None and r.get("w") is not None:
+            w = p.get(r["w"])
+            bad = [n for n, v in zip(self.names, w) if not _finite(v)]
+            if bad:
+                return f"{bad[0]} (weight)"
+        act = r.get("act")
+        if act:
+            layout, refs = act
+            for j, (name, _, _) in enumerate(layout):
+                if not _finite(p.get(refs[2 * j + 1])):
+                    return f"{name} (activation)"
+        if rec["step"] == 0:
+            for row in self.header["model"]["layers"]:
+                if isinstance(row.get("init_std"), str):
+                    return f"{row['name']} (weight)"
+        if act:
+            return "loss (weights and activations finite)"
+        if d is not None and r.get("w") is not None:
+            return "loss (forward pass: weights finite, activations not sampled at this step)"
+        return "loss (forward pass: weights and activations not sampled at this step)"
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def _alerts(self, alerts: list[Alert], emitted: bool = True) -> None:
+        """Hand alerts to the user (warning, log, ``on_alert``; rank 0 only) and note a stop,
+        which :meth:`_resolve` raises once the batch of records is written."""
+        from .live import _emit
+
+        for a in alerts:
+            self.alerts.append(a)
+            if self.rank == 0:
+                if not emitted:
+                    _emit(a)
+                if self.on_alert is not None:
+                    try:
+                        self.on_alert(a)
+                    except TrainingStopped as stop:  # the callback may stop the run itself
+                        if self.world > 1:
+                            self._stop_request = self._stop_request or stop.alert
+                        else:
+                            self._stop_now = self._stop_now or stop
+                    except Exception as exc:
+                        self._degrade("the on_alert callback", exc)
+            if a.symptom in self.stop_on:
+                if self.world > 1 and a.symptom != "nan_inf":
+                    # only rank 0 diagnoses: every rank learns of it at the next pull
+                    self._stop_request = self._stop_request or a
+                else:
+                    self._stop_now = self._stop_now or TrainingStopped(a)
+
+    def _raise_stop(self, stop: TrainingStopped) -> None:
+        """Write what is known (the batch still on its way from the GPU too), switch off, raise."""
+        self._stop_now = None
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            try:
+                self._finish(inflight, final=True)
+            except Exception:  # the stop matters more than the last records
+                pass
+        self._flush_quietly()
+        self._off = True
+        self._remove_hooks()
+        raise stop
+
+    def _flush_quietly(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+        except Exception:
+            pass
+
+    # -- closing ---------------------------------------------------------------------------------
+    def close(self, _error: bool = False) -> None:
+        """Write what is pending, remove the hooks and close the log. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            atexit.unregister(self._atexit)
+        except Exception:
+            pass
+        self._remove_hooks()
+        if not self._off:
+            # after an exception other ranks may be gone: no collective calls then
+            self._dist_ok_at_close = not _error
+            try:
+                self._resolve(final=True)
+            except TrainingStopped:
+                pass
+            except Exception as exc:
+                _report(f"monitor: the last records could not be written ({type(exc).__name__}: {exc})")
+        self._off = True
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception as exc:
+                _report(f"monitor: closing {self.path} failed ({type(exc).__name__}: {exc})")
+
+    @property
+    def steps(self) -> int:
+        """Steps recorded so far (optimizer steps plus skipped ones)."""
+        return self._step
+
+
+def _close_at_exit(ref) -> None:
+    mon = ref()
+    if mon is not None:
+        mon.close(_error=True)

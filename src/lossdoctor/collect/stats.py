@@ -1,0 +1,88 @@
+"""Tensor statistics of one optimizer step, computed on the device without a host sync.
+
+Every input is detached first, so no autograd graph is built and no ``torch.no_grad`` context
+is needed (entering one costs more, per step, than the rest of the hook's Python).
+
+Every function returns a list of 0-d device tensors (one per parameter), as ``_foreach_norm``
+gives them: the monitor stacks a whole batch of steps at once when it reads them, one call
+instead of one per step. Nothing here writes to a parameter or a gradient: the copies made for
+the update ratio are the monitor's own tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def precision(ts: list[torch.Tensor]) -> str:
+    """``"full"``, ``"low"`` (all float16/bfloat16) or ``"mixed"``: computed once per parameter
+    list, so that :func:`norms` need not look at every dtype every step."""
+    low = [t.dtype in _LOW for t in ts]
+    return "low" if low and all(low) else ("mixed" if any(low) else "full")
+
+
+def norms(ts: list[torch.Tensor], prec: str = "mixed") -> list[torch.Tensor]:
+    """L2 norm of each tensor. Half-precision tensors are reduced in float32 so that their norms
+    neither overflow nor round."""
+    if prec == "full":
+        return list(torch._foreach_norm(ts))
+    if prec == "low":
+        return list(torch._foreach_norm(ts, 2, dtype=torch.float32))
+    low = [t.dtype in _LOW for t in ts]
+    if not any(low):
+        return list(torch._foreach_norm(ts))
+    if all(low):
+        return list(torch._foreach_norm(ts, 2, dtype=torch.float32))
+    lo = iter(torch._foreach_norm([t for t, f in zip(ts, low) if f], 2, dtype=torch.float32))
+    hi = iter(torch._foreach_norm([t for t, f in zip(ts, low) if not f]))
+    return [next(lo) if f else next(hi) for f in low]
+
+
+def grad_norms(params: list[torch.Tensor], zero: torch.Tensor, prec: str = "mixed") -> list[torch.Tensor]:
+    """Per-parameter gradient norms; a parameter without a gradient counts as 0."""
+    grads = [p.grad for p in params]
+    if all(g is not None for g in grads):  # not "None in grads": that compares tensors, slowly
+        if grads[0].requires_grad:  # backward(create_graph=True)
+            grads = [g.detach() for g in grads]
+        return norms(grads, prec)
+    present = [g.detach() for g in grads if g is not None]
+    if not present:
+        return [zero] * len(grads)
+    got = iter(norms(present))
+    return [next(got) if g is not None else zero for g in grads]
+
+
+def copy(params: list[torch.Tensor], into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Detached copies of the weights: new tensors, or written into ``into`` (the monitor's own
+    buffers, reused on the CPU where every fresh allocation of a large tensor costs page faults;
+    on a GPU the caching allocator makes fresh copies cheap and frees the memory between
+    samples)."""
+    src = [p.detach() for p in params]
+    if into is not None:
+        torch._foreach_copy_(into, src)
+        return into
+    return torch._foreach_mul(src, 1.0)  # multiplying by 1.0 is exact
+
+
+def delta_norms(params: list[torch.Tensor], before: list[torch.Tensor],
+                prec: str = "mixed") -> list[torch.Tensor]:
+    """||w_after - w_before|| per parameter. ``before`` (the monitor's copy) is overwritten with
+    the difference: no further allocation."""
+    torch._foreach_sub_(before, [p.detach() for p in params])
+    return norms(before, prec)
+
+
+def coupled_decay_norms(params: list[torch.Tensor], weights: list[torch.Tensor], idx: list[int],
+                        wd: float) -> tuple[list[int], list[torch.Tensor] | None]:
+    """||g + wd * w|| for the parameters ``idx`` that have a gradient: the effective gradient of
+    an L2 penalty added to the loss (SGD, Adam and RMSprop's ``weight_decay``)."""
+    keep = [i for i in idx if params[i].grad is not None]
+    if not keep:
+        return keep, None
+    g = [params[i].grad.detach() for i in keep]
+    w = [weights[i].detach() for i in keep]
+    if any(a.dtype != b.dtype for a, b in zip(g, w)):
+        w = [b.to(a.dtype) for a, b in zip(g, w)]
+    return keep, norms(torch._foreach_add(g, w, alpha=wd))
