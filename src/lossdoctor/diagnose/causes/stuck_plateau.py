@@ -17,6 +17,8 @@ SADDLE_GROWTH = 3.0
 #: Plateau within this share of ln(C): the network outputs a uniform guess, the saddle at the origin.
 CHANCE_TOL = 0.1
 NORMAL_UPDATE = 5e-4
+#: Update/weight ratio below this (cs231n's ~1e-3 rule of thumb, 10x under): the weights barely move.
+TINY_UPDATE = 1e-4
 
 
 def assess(ev, f) -> None:
@@ -26,6 +28,12 @@ def assess(ev, f) -> None:
         return
     f.need("or run: short reruns from other seeds or a larger init scale; a plateau that moves or vanishes "
            "is a saddle of the starting point")
+    ur, ws = ev.update_ratio, ev.wd_share
+    if ur is not None and ur < TINY_UPDATE and ev.lr_low is False and (ws is None or ws < 0.3):
+        # step = lr x gradient: with a normal lr, tiny steps mean a tiny gradient. This holds
+        # while the run still sits on the plateau, before any escape shows.
+        f.support(0.3, f"the weights barely move (update/weight {g(ur)}) although the lr {ev.lr_text} is normal: "
+                       f"the gradient itself is tiny, as on a saddle")
     growth = ev.grad_growth
     if growth is not None:
         if growth >= SADDLE_GROWTH and ev.lr_low is not True and not (ev.wd_share or 0) >= 0.5:
@@ -46,6 +54,6 @@ def assess(ev, f) -> None:
     ur = ev.update_ratio
     if ur is not None and ur >= NORMAL_UPDATE and growth is None:
         f.against(0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
-    init = ev.hp_float("init")
-    if init is not None and 0 < init <= 1e-2:
-        f.support(0.1, f"initial weight scale {g(init)} is tiny: the weights start at the saddle at the origin")
+    scale = ev.hp_float("init_scale")  # relative to the framework's default init
+    if scale is not None and 0 < scale < 1:
+        f.support(0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
