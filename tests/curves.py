@@ -47,9 +47,12 @@ def flat(n=2000, level=2.3):
     return np.full(n, level, float)
 
 
-def oscillating(n=2000, level=1.5, amp=0.5, period=200):
+def oscillating(n=2000, level=1.5, amp=0.5, period=200, seed=0):
+    """Swings of irregular length (a phase that wanders), as an overshooting optimizer makes;
+    a clean sinusoid would read as a pattern repeating every epoch."""
     t = np.arange(n)
-    return level + amp * np.sin(2 * np.pi * t / period) + 0.8 * np.exp(-t / 100)
+    phase = np.cumsum(np.random.default_rng(seed).normal(0, 0.05, n))
+    return level + amp * np.sin(2 * np.pi * t / period + phase) + 0.8 * np.exp(-t / 100)
 
 
 def diverging(n=2000, start=2.3):

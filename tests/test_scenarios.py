@@ -345,7 +345,7 @@ SEED_CAUSES = ("regularization_too_strong", "lr_too_low", "stuck_plateau")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", JENA + FAST)
+@pytest.mark.parametrize("name", JENA + FAST + ("data_unshuffled", "schedule_long_warmup"))
 def test_diagnosis_with_internals_names_the_true_cause(name, tmp_path):
     import lossdoctor
 

@@ -38,6 +38,10 @@ MIN_STEPS = 50
 #: run in progress has not reached, so it would fire on every healthy run mid-way.
 ALERT_ON = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
             "overfitting", "generalization_delay")
+#: Slow shapes that alert only once a cause is likely: a run in progress that has sat at its
+#: starting level for a while may simply not have got going yet (a short wait at a saddle is
+#: normal), so an alert without a reason would be a false alarm.
+NEEDS_A_CAUSE = ("stagnation", "plateau_then_drop")
 #: Global series the diagnosis reads, and the per-layer signals it reads (first and last layer
 #: gradient norms, dead units per layer). Other per-layer series stay in the log only.
 GLOBAL_SIGNALS = (S.LOSS, S.VAL_LOSS, S.LR, S.GRAD_NORM, S.WEIGHT_NORM, S.UPDATE_RATIO,
@@ -170,7 +174,10 @@ class LiveDiagnosis:
         self.last_step = max(self.last_step, step)
 
     def due(self) -> bool:
-        if self.last_step + 1 < MIN_STEPS or self.last_step - self._last_check_step < self.check_every:
+        # early in a run checks come sooner (every quarter of the steps so far), then every
+        # check_every: a plateau is named long before it ends, at O(log n) extra checks
+        interval = min(self.check_every, max(MIN_STEPS // 2, self.last_step // 4))
+        if self.last_step + 1 < MIN_STEPS or self.last_step - self._last_check_step < interval:
             return False
         return time.perf_counter() - self._last_check_t >= self._last_cost / TIME_BUDGET
 
@@ -206,6 +213,8 @@ class LiveDiagnosis:
             if sym.id not in self.alert_on:
                 continue
             cause, fix = best_cause(dx, sym.id)
+            if cause is None and sym.id in NEEDS_A_CAUSE:
+                continue  # a healthy run may wait a while at its start: say so once we know why
             out.extend(self.fire(Alert(int(self.last_step), sym.id, cause, fix, sym.summary)))
         return out
 

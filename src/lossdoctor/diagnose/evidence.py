@@ -44,6 +44,25 @@ def thin(s: Series, n: int = THIN_TO) -> Series:
                   np.median(s.values[:k].reshape(-1, m), axis=1))
 
 
+#: Searching a per-step loss for a repeating pattern (FFT autocorrelation) up to this length.
+PERIOD_MAX_POINTS = 200_000
+
+
+def _dominant_period(x: np.ndarray) -> int | None:
+    """The lag (4 .. n/3) at which the detrended loss best correlates with itself."""
+    from ..detect.curve import running_median
+
+    n = x.size
+    r = x - running_median(x, 9)
+    r = r - r.mean()
+    f = np.fft.rfft(r, 2 * n)
+    ac = np.fft.irfft(f * np.conj(f))[: n // 3]
+    if ac[0] <= 0 or ac.size <= 5:
+        return None
+    lag = 4 + int(np.argmax(ac[4:] / np.arange(n - 4, n - ac.size, -1)))
+    return lag
+
+
 class Evidence:
     def __init__(self, run: Run, cx: Context, symptoms: list[Symptom]):
         self.run = run
@@ -273,12 +292,12 @@ class Evidence:
         """Correlation of the loss's step-to-step wiggles with themselves one epoch later: batches
         that come in the same order every epoch (unshuffled data) repeat the same pattern."""
         s = self.series(S.LOSS)
-        period = self.steps_per_epoch
-        if s is None or period is None or period < 4 or len(s) < 3 * period:
-            return None
-        if not np.all(np.diff(s.steps) == 1):
+        if s is None or len(s) < 40 or len(s) > PERIOD_MAX_POINTS or not np.all(np.diff(s.steps) == 1):
             return None
         x = s.values
+        period = self.steps_per_epoch or _dominant_period(x)
+        if period is None or period < 4 or len(s) < 3 * period:
+            return None
         k = max(3, period // 4) | 1
         from ..detect.curve import running_median
 

@@ -25,7 +25,7 @@ INPUT_SCALE = 100.0
 #: A first loss this many times ln(C) from default-scale weights: the inputs are huge.
 HUGE_FIRST = 3.0
 #: The loss's wiggles correlate this much with themselves one epoch later: a fixed batch order.
-PERIODIC = 0.5
+PERIODIC = 0.65
 #: The layer right after the input saturated this much, from a default init: the inputs are huge.
 SATURATED_INPUT = 0.9
 

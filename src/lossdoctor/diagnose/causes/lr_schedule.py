@@ -18,6 +18,8 @@ WARM_START = 0.3
 ALIGN = 0.15
 #: lr under 1% of its peak before this point of the run: decayed too early.
 EARLY_DECAY = 0.6
+#: The lr peaks this late in the (so far) logged run: it is still warming up.
+STILL_WARMING = 0.9
 
 
 def assess(ev, f) -> None:
@@ -41,6 +43,11 @@ def assess(ev, f) -> None:
         else:
             f.against(0.2, f"the lr was already at {pct(min(1.0, lr['start']))} of its peak when the plateau began "
                            f"and peaked at {pct(lr['peak_pos'])} of the run: the schedule does not explain the plateau")
+    if "stagnation" in ev.ids and lr["start"] <= WARM_START and lr["peak_pos"] >= STILL_WARMING:
+        # a run in progress (or one that ended) whose lr is still climbing: the wait is the warm-up's
+        f.support(0.45, f"the lr has been rising all along, from {pct(lr['start'])} of its current {g(lr['peak'])}: "
+                        f"the loss waits for the warm-up")
+        f.fix = "shorten the warm-up to a few % of training"
     if ("stagnation" in ev.ids or "slow_convergence" in ev.ids) and lr["low_pos"] <= EARLY_DECAY:
         f.support(0.4, f"the lr fell under 1% of its peak at {pct(lr['low_pos'])} of the run: "
                        f"the rest of the run barely moved the weights")

@@ -54,6 +54,9 @@ def assess(ev, f) -> None:
         f.support(0.1, f"median update/weight ratio {g(ur)}, below the healthy ~1e-3")
     elif ur >= NORMAL_UPDATE:
         f.against(0.3, f"median update/weight ratio {g(ur)} is healthy (~1e-3): the steps are not too small")
+    shape = ev.lr_shape
+    if shape is not None and shape["start"] <= 0.3 and shape["peak_pos"] >= 0.9:
+        f.against(0.35, "the lr is low because it is still warming up: that is the schedule's doing")
     ws = ev.wd_share
     if ws is not None and ws >= 0.5:
         f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the steps are spent on the penalty")

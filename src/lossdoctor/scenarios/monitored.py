@@ -1,0 +1,71 @@
+"""Train a scenario under the live monitor (``lossdoctor.watch``) instead of the private
+recorder: the log is exactly what a user's monitored run writes, and the alerts are the ones a
+user would see, step by step.
+
+    from lossdoctor.scenarios.monitored import train_monitored
+    result = train_monitored("jena_lr_low", path="runs/jena_lr_low.jsonl")
+    result.alerts     # [Alert(step, symptom, likely_cause, fix, summary), ...]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class MonitoredRun:
+    name: str
+    path: Path
+    steps: int
+    alerts: list[Any] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+
+def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | None = None,
+                    **watch_kw: Any) -> MonitoredRun:
+    """Train scenario ``name`` with the same data, model, optimizer and batches as
+    :func:`lossdoctor.scenarios.record`, logging through :func:`lossdoctor.watch`."""
+    import torch
+
+    import lossdoctor
+
+    from . import build
+
+    cfg = build(name, seed, steps)
+    model, opt = cfg.model, cfg.optimizer
+    Xtr, ytr = cfg.train
+    Xva, yva = cfg.val
+    n, bs = len(Xtr), cfg.batch_size
+    spe = max(n // bs, 1)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    fixed = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True) if cfg.sort_batches else None
+    run = MonitoredRun(name, Path(path), cfg.steps)
+    hp = dict(cfg.hparams)
+    watch_kw.setdefault("on_alert", run.alerts.append)
+    with lossdoctor.watch(model, opt, path=path, scheduler=cfg.scheduler, hparams=hp, **watch_kw) as mon:
+        perm = None
+        for step in range(cfg.steps):
+            epoch, k = divmod(step, spe)
+            if k == 0:
+                perm = fixed if fixed is not None else torch.randperm(n, generator=gen)
+            idx = perm[k * bs:(k + 1) * bs]
+            model.train()
+            if cfg.zero_grad:
+                opt.zero_grad(set_to_none=True)
+            loss = cfg.loss_fn(model(Xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            if cfg.scheduler is not None:
+                cfg.scheduler.step()
+            extra = {}
+            if step % cfg.val_every == 0 or step == cfg.steps - 1:
+                model.eval()
+                with torch.no_grad():
+                    extra["val_loss"] = float(cfg.loss_fn(model(Xva), yva))
+            run.losses.append(float(loss))
+            mon.step(loss, **extra)
+            if not torch.isfinite(loss):
+                break
+    return run
