@@ -5,14 +5,26 @@ The public API is small::
     run = lossdoctor.read("lightning_logs/version_3")     # any supported log or run folder
     dx = lossdoctor.diagnose(run)                         # or diagnose("path/to/log")
     print(dx.to_json())
+
+    with lossdoctor.watch(model, optimizer, path="runs/exp1.jsonl") as mon:   # live, PyTorch
+        ...
+        mon.step(loss)
 """
 
 from .core import Cause, Diagnosis, LogError, Run, Series, Symptom
-from .readers import read, read_all
 from .diagnose import diagnose, diagnose_all
-def watch(model, optimizer=None, path=None, **kw): from .collect import watch as w; return w(model, optimizer, path, **kw)  # noqa: E302,E704 (lazy: torch loads only when watching; see lossdoctor.collect.watch)
+from .readers import read, read_all
 
 __version__ = "0.1.0"
 
-__all__ = ["read", "read_all", "diagnose", "diagnose_all", "Run", "Series", "Symptom", "Cause",
-           "Diagnosis", "LogError", "__version__"]
+
+def watch(model, optimizer=None, path=None, **kw):
+    """Watch a PyTorch training run: see :func:`lossdoctor.collect.watch`. torch is imported
+    only here, when a run is watched, never by ``import lossdoctor``."""
+    from .collect import watch as _watch
+
+    return _watch(model, optimizer, path, **kw)
+
+
+__all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "Run", "Series", "Symptom",
+           "Cause", "Diagnosis", "LogError", "__version__"]

@@ -26,9 +26,12 @@ def assess(ev, f) -> None:
     hp = {k: str(v).lower() for k, v in ev.hp.items() if isinstance(v, str)}
     out_act = hp.get("output_activation", "") or (ev.last_module or "").lower()
     loss_name = hp.get("loss", "")
-    if "softmax" in out_act and "crossentropy" in loss_name.replace("_", "").replace(" ", ""):
+    ce = "crossentropy" in loss_name.replace("_", "").replace(" ", "")
+    if "softmax" in out_act and ce:
         f.support(0.45, f"the model ends in {out_act} and the loss is {ev.hp.get('loss')}, which applies "
                         f"log_softmax again")
+    elif ev.last_module and ev.last_module.lower() in ("linear", "conv1d", "conv2d") and "softmax" not in out_act:
+        f.against(0.3, f"the model ends in a {ev.last_module} layer: the loss gets raw logits")
     C = ev.n_classes
     c = ev.cx.loss
     if C and c is not None:
