@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Symptom
-from .curve import MAD_SIGMA, fmt, fmt_step
+from .curve import MAD_SIGMA, fmt
 
 ID = "oscillation"
 RANGE_FRAC = 0.15

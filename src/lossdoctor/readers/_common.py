@@ -51,6 +51,26 @@ class Columns:
         return len(self.values)
 
 
+def load_json(path: Path) -> Any:
+    """One JSON document, or a LogError that says what is wrong with it and where."""
+    import json
+
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not text.strip():
+        raise LogError(f"{path}: the file is empty")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise LogError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" at line {line}" if line else ""
+        raise LogError(f"{path}: not valid JSON{where} (cut off?): {exc}") from None
+
+
 def series_to_run(
     source: str | Path,
     raw: Mapping[str, tuple[np.ndarray, np.ndarray]],

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import signals as S
 from ..core import LogError, Run
-from ._common import series_to_run
+from ._common import load_json, series_to_run
 from .hparams import canonicalize
 
 FORMAT = "keras_history"
@@ -54,20 +54,7 @@ def sniff(path: Path, head: bytes) -> float:
 
 def read(path: Path) -> Run:
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise LogError(f"{path}: the file is empty")
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise LogError(f"{path}: JSON nested too deeply to read") from None
-    except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" at line {line}" if line else ""
-        raise LogError(f"{path}: not valid JSON{where} (cut off?): {exc}") from None
+    doc = load_json(path)
     if not isinstance(doc, dict):
         raise LogError(f"{path}: not a Keras history (expected an object of metric lists)")
     hist = _history_dict(doc)

@@ -10,7 +10,6 @@ Throughput and run-time numbers are dropped; every other metric is kept under it
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core import LogError, Run
-from ._common import series_to_run
+from ._common import load_json, series_to_run
 from .hparams import canonicalize
 
 FORMAT = "trainer_state"
@@ -45,20 +44,7 @@ def sniff(path: Path, head: bytes) -> float:
 
 def read(path: Path) -> Run:
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise LogError(f"{path}: the file is empty")
-    try:
-        state = json.loads(text)
-    except RecursionError:
-        raise LogError(f"{path}: JSON nested too deeply to read") from None
-    except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" at line {line}" if line else ""
-        raise LogError(f"{path}: not valid JSON{where} (cut off?): {exc}") from None
+    state = load_json(path)
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise LogError(f"{path}: no 'log_history' list; not a Hugging Face trainer_state.json")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._util import g
 
 ID = "exploding_gradients"
@@ -23,9 +25,8 @@ ACCUMULATION = (0.6, 1.6)
 
 def assess(ev, f) -> None:
     gs = ev.grad_stats
-    gn = ev.series("grad_norm")
     raw = ev.run.get("grad_norm")
-    if raw is not None and len(raw) and not (raw.values == raw.values).all():
+    if raw is not None and not np.isfinite(raw.values).all():
         f.support(0.5, "the gradient norm became NaN/inf")
     if gs is None:
         if any(s in ev.ids for s in PRODUCES):
@@ -38,6 +39,5 @@ def assess(ev, f) -> None:
         f.support(0.4, f"the gradient norm grew {g(gs['growth'])}x over the run")
     elif gs["peak"] < STABLE and gs["growth"] < STABLE:
         f.against(0.3, f"the gradient norm stayed within {max(gs['peak'], gs['growth']):.1f}x of its median")
-    del gn
     if ev.lr_high and f.decisive:
         f.against(0.15, f"the lr {ev.lr_text} is above the usual range: the bursts may be its doing")
