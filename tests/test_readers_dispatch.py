@@ -109,3 +109,18 @@ def test_real_clean_runs_raise_no_alarm(case):
     entry = next(e for e in json.loads((REAL / "manifest.json").read_text()) if e["case"] == case)
     dx = lossdoctor.diagnose(REAL / entry["path"])
     assert dx.healthy, [s.summary for s in dx.symptoms]
+
+
+def test_several_logs_in_one_folder_are_several_runs_and_copies_are_one(tmp_path):
+    rows = "step,loss\n" + "".join(f"{i},{2.3 * 0.99 ** i:.4f}\n" for i in range(40))
+    (tmp_path / "a.csv").write_text(rows)
+    (tmp_path / "b.csv").write_text(rows)
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"step": i, "loss": 2.3 * 0.99 ** i}) + "\n"
+                                              for i in range(40)))
+    runs = lossdoctor.read_all(tmp_path)
+    assert sorted(r.meta["name"] for r in runs) == ["a.jsonl", "b.csv"]  # a.csv is a copy of a.jsonl
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not laid beside the repository")
+def test_the_whole_real_log_folder_is_thirty_runs():
+    assert len(lossdoctor.read_all(REAL)) == len(json.loads((REAL / "manifest.json").read_text()))

@@ -97,10 +97,121 @@ def _json_doc(dx) -> dict:
     return d
 
 
+# -- demo --------------------------------------------------------------------------------------
+def _setup_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", metavar="DIR",
+                   help="where to write the four runs' logs (default: runs/demo)")
+    p.add_argument("--no-live", action="store_true",
+                   help="print plain progress lines instead of a live display")
+    _add_output_options(p)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .report import demo
+
+    why = demo.missing_requirements()
+    if why:
+        raise CommandError(why)
+    console = _console(args)
+    live = not args.no_live and console.is_terminal
+    try:
+        demo.run_demo(Path(args.out), console, live=live)
+    except _PipeClosed:
+        pass  # the logs are written; nobody is reading the report
+    return EXIT_HEALTHY
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+SCENARIO_FORMATS_DEFAULT = "jsonl,csv"
+# what follows the scenario's name in each written path (lightning and tensorboard are folders)
+_SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "keras_csv": ".keras.csv", "lightning": "_lightning",
+           "tensorboard": "_tensorboard", "text": ".log", "trainer_state": ".trainer_state.json"}
+
+
+def _setup_scenarios(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = sub.add_parser("list", help="list the scenarios: name, true cause, symptom, story",
+                        description="List the scenarios: name, true cause, symptom, story.")
+    _add_output_options(ls)
+    rn = sub.add_parser("run", help="train one scenario and write its logs",
+                        description="Train one scenario and write its logs.")
+    rn.add_argument("name", metavar="NAME", help="the scenario (see `lossdoctor scenarios list`)")
+    rn.add_argument("--out", required=True, metavar="DIR", help="the folder to write the logs to")
+    rn.add_argument("--format", default=SCENARIO_FORMATS_DEFAULT, metavar="FMT[,FMT...]",
+                    help="formats to write, comma-separated, or 'all' "
+                         f"(default: {SCENARIO_FORMATS_DEFAULT})")
+    rn.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+
+
+def _run_scenarios(args: argparse.Namespace) -> int:
+    return _scenarios_list(args) if args.action == "list" else _scenarios_run(args)
+
+
+def _scenarios_list(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
+    from .scenarios import SCENARIOS
+
+    rows = [(sc.name, sc.cause or "(healthy)", sc.symptom or "(none)",
+             sc.story.splitlines()[0] if sc.story else "") for sc in SCENARIOS.values()]
+    # the ids in aligned columns, each story's first line under them: a story column beside
+    # 70 characters of ids would leave it a sliver at 100 columns
+    w = [max(len(r[i]) for r in rows + [("name", "true cause", "symptom", "")]) for i in range(3)]
+    console = _console(args)
+    try:
+        console.print(Text(f"{'name':<{w[0]}}  {'true cause':<{w[1]}}  symptom", style="bold"),
+                      no_wrap=True, overflow="ellipsis")
+        for name, cause, symptom, story in rows:
+            console.print(f"{name:<{w[0]}}  {cause:<{w[1]}}  {symptom}", markup=False,
+                          no_wrap=True, overflow="ellipsis")
+            if story:
+                console.print(Text("    " + story, style="dim"), no_wrap=True, overflow="ellipsis")
+    except _PipeClosed:
+        pass
+    return EXIT_HEALTHY
+
+
+def _scenarios_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .scenarios import FORMATS, SCENARIOS
+
+    if args.name not in SCENARIOS:
+        raise CommandError(f"unknown scenario {args.name!r}; known: {', '.join(SCENARIOS)}")
+    wanted = [f.strip() for f in args.format.split(",") if f.strip()]
+    if wanted == ["all"]:
+        wanted = list(FORMATS)
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise CommandError(f"unknown format {', '.join(bad) or repr(args.format)}; "
+                           f"one or more of {', '.join(FORMATS)}, or all")
+    from .report.demo import missing_requirements
+
+    why = missing_requirements()
+    if why:
+        raise CommandError(why)
+    from .scenarios import record
+
+    rec = record(args.name, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for fmt in wanted:
+        path = out / f"{args.name}{_SUFFIX.get(fmt, '')}"
+        written = rec.write(path, fmt)
+        _write(f"{written if written is not None else path}\n")
+    return EXIT_HEALTHY
+
+
 # -- the table of subcommands ------------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "diagnose": Command("tell what a training log's loss curve shows and why",
                         _setup_diagnose, _run_diagnose),
+    "demo": Command("replay Jena's case: train four runs live and answer the quiz from their logs",
+                    _setup_demo, _run_demo),
+    "scenarios": Command("list the built-in training scenarios, or train one and write its logs",
+                         _setup_scenarios, _run_scenarios),
 }
 
 

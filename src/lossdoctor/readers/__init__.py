@@ -56,10 +56,16 @@ def read_all(path: str | os.PathLike) -> list[Run]:
                        f"trainer_state.json, TensorBoard event files and text logs)")
     runs, errors = [], []
     for folder, files in sorted(groups.items()):
-        try:
-            runs.append(_read_group(folder, files, p))
-        except LogError as exc:
-            errors.append(str(exc))
+        split = _split_group(files)
+        for group in split:
+            try:
+                run = _read_group(folder, group, p)
+            except LogError as exc:
+                errors.append(str(exc))
+                continue
+            if len(split) > 1:  # several runs in one folder: each is named by its file
+                run = dataclasses.replace(run, meta={**run.meta, "name": str(group[0][2].relative_to(p))})
+            runs.append(run)
     if not runs:
         raise LogError("; ".join(errors))
     if errors:
@@ -137,6 +143,22 @@ def _find_logs(root: Path) -> dict[Path, list[tuple[float, int, Path]]]:
                 run_dir = d.parent
             groups.setdefault(run_dir, []).append((score, READERS.index(mod), f))
     return groups
+
+
+def _split_group(files: list[tuple[float, int, Path]]) -> list[list[tuple[float, int, Path]]]:
+    """The runs in one folder: each log of the preferred format is a run, and so is every other
+    log whose name differs from theirs. Copies are not: ``a.csv`` beside ``a.jsonl`` is one run
+    written twice, and TensorBoard event files beside another log (YOLO's results.csv, a
+    Trainer's state) hold the same numbers; a folder of event files only is one run."""
+    best = min(i for _, i, _ in files)
+    if READERS[best] is tensorboard:
+        return [files]
+    same = [f for f in files if f[1] == best]
+    stems = {f[2].stem for f in same}
+    others = [f for f in files if f[1] != best and f[2].stem not in stems and READERS[f[1]] is not tensorboard]
+    if len(same) == 1 and not others:
+        return [files]
+    return [[f] for f in sorted(same + others, key=lambda t: str(t[2]))]
 
 
 def _read_group(folder: Path, files: list[tuple[float, int, Path]], root: Path) -> Run:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -24,9 +24,11 @@ class MonitoredRun:
 
 
 def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | None = None,
+                    on_step: Callable[[int, float], Any] | None = None,
                     **watch_kw: Any) -> MonitoredRun:
     """Train scenario ``name`` with the same data, model, optimizer and batches as
-    :func:`lossdoctor.scenarios.record`, logging through :func:`lossdoctor.watch`."""
+    :func:`lossdoctor.scenarios.record`, logging through :func:`lossdoctor.watch`.
+    ``on_step(step, loss)`` is called after each step is logged (a progress display)."""
     import torch
 
     import lossdoctor
@@ -64,8 +66,10 @@ def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | Non
                 model.eval()
                 with torch.no_grad():
                     extra["val_loss"] = float(cfg.loss_fn(model(Xva), yva))
-            run.losses.append(float(loss))
+            run.losses.append(float(loss.detach()))
             mon.step(loss, **extra)
+            if on_step is not None:
+                on_step(step, run.losses[-1])
             if not torch.isfinite(loss):
                 break
     return run
