@@ -98,7 +98,7 @@ class Symptom:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "start": _num(self.start), "end": _num(self.end),
-                "confidence": round(float(self.confidence), 3), "summary": self.summary}
+                "confidence": _unit(self.confidence), "summary": self.summary}
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Cause:
     title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "verdict": self.verdict, "score": round(float(self.score), 3),
+        return {"id": self.id, "verdict": self.verdict, "score": _unit(self.score),
                 "evidence": list(self.evidence), "fix": self.fix}
 
 
@@ -153,6 +153,12 @@ class Diagnosis:
         import json
 
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _unit(x: float) -> float:
+    """A confidence or score for JSON: in [0, 1], 3 decimals, never NaN."""
+    x = float(x)
+    return round(min(max(x, 0.0), 1.0), 3) if math.isfinite(x) else 0.0
 
 
 def _num(x: float) -> float | int:
