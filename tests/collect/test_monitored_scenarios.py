@@ -30,3 +30,16 @@ def test_monitor_log_makes_exactly_the_true_cause_likely_and_alerts_early(name, 
     assert ptd is not None
     first = next(a.step for a in run.alerts if a.likely_cause == truth)
     assert first < 0.3 * ptd.end  # named before 30% of the plateau has passed
+
+
+@pytest.mark.slow
+def test_monitored_training_equals_unmonitored_training_step_for_step(tmp_path):
+    import numpy as np
+
+    from lossdoctor.scenarios import record
+
+    plain = record("jena_lr_high").values("loss")  # the recorder touches no optimizer hooks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        watched = train_monitored("jena_lr_high", tmp_path / "run.jsonl").losses
+    assert np.array_equal(np.asarray(plain, dtype=float), np.asarray(watched, dtype=float))

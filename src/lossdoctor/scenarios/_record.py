@@ -26,7 +26,7 @@ import math
 import time
 from typing import Any
 
-from .base import TrainConfig
+from .base import TrainConfig, batches
 from .recording import Recording
 
 # Stop after this many non-finite losses in a row: every later step is NaN as well.
@@ -65,22 +65,12 @@ def _train(cfg: TrainConfig, meta: dict[str, Any]) -> Recording:
 
     Xtr, ytr = cfg.train
     Xva, yva = cfg.val
-    n, bs = len(Xtr), cfg.batch_size
-    spe = max(n // bs, 1)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    fixed_order = None
-    if cfg.sort_batches:  # label-sorted, the same order every epoch
-        fixed_order = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True)
+    spe = max(len(Xtr) // cfg.batch_size, 1)
 
     rows: list[dict[str, float]] = []
     bad = 0
     t0 = time.perf_counter()
-    perm = None
-    for step in range(cfg.steps):
-        epoch, k = divmod(step, spe)
-        if k == 0:
-            perm = fixed_order if fixed_order is not None else torch.randperm(n, generator=gen)
-        idx = perm[k * bs:(k + 1) * bs]
+    for step, epoch, idx in batches(cfg):
         model.train()
         if cfg.zero_grad:
             opt.zero_grad(set_to_none=True)

@@ -60,3 +60,22 @@ class TrainConfig:
     sort_batches: bool = False
     classification: bool = True
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def batches(cfg: "TrainConfig"):
+    """``(step, epoch, index tensor)`` for every training step: a fresh permutation each epoch
+    from the scenario's seed, or the fixed label-sorted order of ``sort_batches``. The recorder
+    and the monitored runner both train on exactly these batches."""
+    import torch
+
+    Xtr, ytr = cfg.train
+    n, bs = len(Xtr), cfg.batch_size
+    spe = max(n // bs, 1)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    fixed = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True) if cfg.sort_batches else None
+    perm = None
+    for step in range(cfg.steps):
+        epoch, k = divmod(step, spe)
+        if k == 0:
+            perm = fixed if fixed is not None else torch.randperm(n, generator=gen)
+        yield step, epoch, perm[k * bs:(k + 1) * bs]

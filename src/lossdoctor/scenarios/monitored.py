@@ -34,25 +34,17 @@ def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | Non
     import lossdoctor
 
     from . import build
+    from .base import batches
 
     cfg = build(name, seed, steps)
     model, opt = cfg.model, cfg.optimizer
     Xtr, ytr = cfg.train
     Xva, yva = cfg.val
-    n, bs = len(Xtr), cfg.batch_size
-    spe = max(n // bs, 1)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    fixed = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True) if cfg.sort_batches else None
     run = MonitoredRun(name, Path(path), cfg.steps)
     hp = dict(cfg.hparams)
     watch_kw.setdefault("on_alert", run.alerts.append)
     with lossdoctor.watch(model, opt, path=path, scheduler=cfg.scheduler, hparams=hp, **watch_kw) as mon:
-        perm = None
-        for step in range(cfg.steps):
-            epoch, k = divmod(step, spe)
-            if k == 0:
-                perm = fixed if fixed is not None else torch.randperm(n, generator=gen)
-            idx = perm[k * bs:(k + 1) * bs]
+        for step, _epoch, idx in batches(cfg):
             model.train()
             if cfg.zero_grad:
                 opt.zero_grad(set_to_none=True)
