@@ -57,15 +57,20 @@ class Context:
         return c if c.n >= MIN_POINTS else None
 
     @cached_property
-    def chance(self) -> float | None:
-        """ln(C), the loss of a uniform guess, when the number of classes is known."""
-        import math
-
+    def n_classes(self) -> int | None:
+        """C, from the hyper-parameters or the monitor's model summary (its output size)."""
         v = self.run.hparams.get("num_classes")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 2:
             model = self.run.meta.get("model")
             v = model.get("n_outputs") if isinstance(model, dict) else None
-        return math.log(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2 else None
+        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2 else None
+
+    @property
+    def chance(self) -> float | None:
+        """ln(C), the loss of a uniform guess, when the number of classes is known."""
+        import math
+
+        return math.log(self.n_classes) if self.n_classes else None
 
     @property
     def usable(self) -> bool:

@@ -173,19 +173,14 @@ class Evidence:
         return None
 
     # -- the loss --------------------------------------------------------------------------
-    @cached_property
+    @property
     def n_classes(self) -> int | None:
-        v = self.hp.get("num_classes")
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
-            return int(v)
-        model = self.run.meta.get("model") or {}
-        v = model.get("n_outputs") if isinstance(model, dict) else None
-        return int(v) if isinstance(v, (int, float)) and v >= 2 else None
+        return self.cx.n_classes
 
     @property
     def chance(self) -> float | None:
         """Cross-entropy of a uniform guess, ln(C): where a fresh classifier starts."""
-        return math.log(self.n_classes) if self.n_classes else None
+        return self.cx.chance
 
     @cached_property
     def loss0(self) -> float | None:
