@@ -64,9 +64,13 @@ def test_quiz_options_are_the_four_jena_causes():
 @pytest.mark.slow
 def test_demo_plain_answers_the_quiz(tmp_path):
     out = tmp_path / "demo"
-    res = _cli("demo", "--no-live", "--out", str(out), "--width", "100", timeout=300)
+    res = _cli("demo", "--no-live", "--out", str(out), "--width", "80", timeout=300)
     assert res.returncode == 0, res.stderr
     text = res.stdout
+    # the quiz table fits 80 columns: one line per option, no verdict cut or wrapped
+    rows = [line for line in text.splitlines() if line.startswith(tuple(c for c, _ in QUIZ))]
+    assert len(rows) == len(QUIZ) and all(len(r.rstrip()) <= 80 and "…" not in r for r in rows)
+    assert all(r.split()[2] in ("possible", "ruled") for r in rows)
     for cause, _ in QUIZ:
         assert cause in text
     assert "From the curve alone, lr_too_high is ruled out" in text

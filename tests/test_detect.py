@@ -65,6 +65,25 @@ def test_stagnation_positive_negative_near_miss():
     assert "stagnation" not in ids(make_run(noisy(y, 0.03)))
 
 
+def _fall_then_flat(n, fall):
+    """Falls by ``fall`` of its start within the first 5% of the run, then holds still."""
+    t = np.arange(n) / n
+    return 2.3 * (1 - fall * (1 - np.exp(-t / 0.01)))
+
+
+def test_stagnation_stalled_early_without_chance_level():
+    # no number of classes: a 20% fall, then nothing for the rest of the run
+    sym = make_run(noisy(_fall_then_flat(1000, 0.2), 0.03))
+    found = [s for s in detect(sym) if s.id == "stagnation"]
+    assert found and "did not move from step 300" in found[0].summary
+    # negative: a 60% fall that then holds is a converged run
+    assert ids(make_run(noisy(_fall_then_flat(1000, 0.6), 0.03))) == []
+    # near misses: still drifting down after the fall (4% over the last 70%), or too few points
+    drift = _fall_then_flat(1000, 0.2) - np.linspace(0, 0.07, 1000)
+    assert "stagnation" not in ids(make_run(noisy(drift, 0.01)))
+    assert "stagnation" not in ids(make_run(noisy(_fall_then_flat(40, 0.2), 0.01)))
+
+
 def test_oscillation_positive_negative_near_miss():
     assert "oscillation" in ids(make_run(noisy(oscillating(), 0.05)))
     assert "oscillation" not in ids(make_run(noisy(healthy(), 0.2)))

@@ -2,7 +2,9 @@
 converged.
 
 A healthy loss does most of its falling early: for ``exp(-t/tau)`` with ``tau`` a fifth of
-the run, the second half falls 8% as much as the first. Slow runs fall almost linearly.
+the run, the second half falls 8% as much as the first. Slow runs fall almost linearly; at
+:data:`HALF_RATIO` = 0.38 an exponential fall has ``tau`` over half the run and more than 14% of
+its way still to go at the end (and its last fifth brings 8% of the drop so far).
 Recognised when the second half falls at least :data:`HALF_RATIO` as much as the first, the
 last fifth still does :data:`LAST_SHARE` of the total drop, and that late fall is spread out
 (no single tenth of the run holds :data:`MAX_WINDOW_SHARE` of the second half's fall: a
@@ -17,8 +19,8 @@ from ..core import Symptom
 from .curve import fmt
 
 ID = "slow_convergence"
-HALF_RATIO = 0.45
-LAST_SHARE = 0.08
+HALF_RATIO = 0.38
+LAST_SHARE = 0.065
 MAX_WINDOW_SHARE = 0.6
 NOISE_K = 4.0
 #: A classifier still above chance level ln(C) at the end, and still falling (this share of the drop

@@ -1,9 +1,14 @@
 """``stagnation``: the loss never leaves its starting level (or chance level) within the run.
 
-Two ways:
+Three ways:
 
 * the best sustained level stays within :data:`MAX_REL_IMPROVEMENT` of the start (or within
   noise);
+* it stalled early: the loss fell less than :data:`STALL_MAX_REL` of its start and then did not
+  move at all over the last :data:`STALL_FROM`-onwards part of the run (every tenth of it within
+  :data:`STALL_FLAT_REL` of the end level, or within noise). That is the curve of a net that
+  dropped to a uniform guess (or to wherever dead units and a decayed lr left it) and stayed,
+  told without knowing the number of classes;
 * when the number of classes C is known: the loss sits near chance level ln(C) (never more than
   :data:`NEAR_CHANCE` below it, nor far above) and has not moved over the last half of the run.
   A net that fell from a huge first loss to a uniform guess, or whose lr decayed to nothing a
@@ -11,7 +16,8 @@ Two ways:
 
 Known false positives: fine-tuning a converged model ("nothing to learn") looks the same;
 losses with a large constant offset hide small real progress; a task whose best achievable
-loss is near chance.
+loss is near chance, or a regression that reaches its noise floor within the first third of
+the run (the stalled form says how far it fell, so a reader can tell).
 """
 
 from __future__ import annotations
@@ -30,6 +36,15 @@ NEAR_CHANCE = 0.15
 ABOVE_CHANCE = 1.5
 #: The last half "has not moved": its level changed by less than this share of ln(C).
 STILL = 0.02
+#: Stalled early: fell less than this share of the start...
+STALL_MAX_REL = 0.30
+#: ...then held still from this position of the run to its end...
+STALL_FROM = 0.3
+#: ...every tenth of it within this share of the start from the end level, or within noise...
+STALL_FLAT_REL = 0.01
+STALL_FLAT_NOISE = 5.0
+#: ...judged on at least this many logged points (a few dozen epochs cannot show "still").
+STALL_MIN_POINTS = 50
 
 
 def detect(cx) -> Symptom | None:
@@ -47,6 +62,13 @@ def detect(cx) -> Symptom | None:
                        f"loss stayed at {fmt(start)} for all {fmt_step(c.last_step - c.first_step)} "
                        f"{unit}s (best {fmt(best)}, {100 * max(rel, 0):.1f}% below the start)",
                        {"improvement": rel})
+    stalled = _stalled(c, rel)
+    if stalled is not None:
+        return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.85 - rel, 0.5, 0.8)),
+                       f"loss fell {100 * rel:.0f}% (from {fmt(start)} to {fmt(best)}) and then did not move "
+                       f"from {unit} {fmt_step(c.step_at(STALL_FROM))} to the end ({fmt_step(c.last_step)}): "
+                       f"every tenth of that stretch within {fmt(stalled)} of the final level",
+                       {"improvement": rel, "stalled_from": STALL_FROM})
     ch = cx.chance
     if ch is None or not ((1 - NEAR_CHANCE) * ch <= best <= ABOVE_CHANCE * ch):
         return None
@@ -57,3 +79,18 @@ def detect(cx) -> Symptom | None:
     return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.9 - 2 * below, 0.5, 0.9)),
                    f"loss sat near chance level ln(C) = {fmt(ch)} (best {fmt(best)}, from {fmt(start)}) and did "
                    f"not move over the second half of the run", {"improvement": rel, "chance": ch})
+
+
+def _stalled(c, rel: float) -> float | None:
+    """The largest deviation of the last part's tenths from the end level when the loss stalled
+    early (see the module doc), else ``None``."""
+    if c.n < STALL_MIN_POINTS or rel > STALL_MAX_REL or c.ys.size < 10:
+        return None
+    dev = 0.0
+    for a in np.arange(STALL_FROM, 1.0, 0.1):
+        m = (c.pos >= a) & (c.pos < a + 0.1)
+        if m.any():
+            dev = max(dev, abs(float(np.median(c.ys[m])) - c.end))
+    if dev <= STALL_FLAT_REL * abs(c.start) or dev <= STALL_FLAT_NOISE * c.level_noise:
+        return dev
+    return None

@@ -40,6 +40,8 @@ SPARK_WIDTH = 48
 #: Evidence lines shown per run for its true cause (after the line saying the shape fits).
 EVIDENCE_LINES = 2
 SPARKS = "▁▂▃▄▅▆▇█"
+#: From this terminal width on, the quiz table gets two spaces between columns.
+WIDE = 100
 INSTALL_HINT = "pip install 'lossdoctor[all]'"
 
 
@@ -277,28 +279,29 @@ def render(runs: list[DemoRun], console, out: Path) -> None:
 
     console.print()
     console.print(Text("Jena's quiz, answered by the logs", style="bold"))
-    # no box and two spaces between columns: seven columns fit 100 characters unbroken; at 80
-    # a verdict wraps onto a second line rather than being cut
-    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold underline")
-    table.add_column("quiz option", no_wrap=True, min_width=max(len(c) for c, _ in QUIZ))
-    table.add_column("quiz says")
-    table.add_column("curve alone")
+    # no box, verdicts of at most 9 characters, the true cause marked by a trailing "*": the
+    # seven columns fit 80 characters with one space between them (two from 100 up)
+    table = Table(box=None, padding=(0, 2 if console.width >= WIDE else 1, 0, 0), pad_edge=False,
+                  header_style="bold underline")
+    table.add_column("quiz option", no_wrap=True)
+    table.add_column("fit", no_wrap=True)
+    table.add_column("curve alone", min_width=len(verdict_title("ruled_out")))
     for r in runs:
-        table.add_column(RUN_LABELS[r.name])
+        table.add_column(RUN_LABELS[r.name], no_wrap=True)
     for cause_id, fits in QUIZ:
-        row = [cause_id, "fits" if fits else "does not fit", curve_alone_verdict(runs, cause_id)]
+        row = [cause_id, "yes" if fits else "no", curve_alone_verdict(runs, cause_id)]
         for r in runs:
             v = _verdict(r.diagnosis, cause_id)
-            text = verdict_title(v) + (" *" if r.cause == cause_id else "")
+            text = verdict_title(v) + ("*" if r.cause == cause_id else "")
             style = "bold green" if v in LIKELY else ("dim" if v == "ruled_out" else "")
             row.append(Text(text, style=style))
         table.add_row(*row)
     console.print(table)
     legend = ", ".join(f"{RUN_LABELS[r.name]} = {r.name}" for r in runs)
-    console.print(Padding(Text("curve alone: the diagnosis of the plateau runs' loss curves with "
-                               "nothing else; the other columns: the diagnosis of each run's "
-                               f"full log ({legend}); * marks the run's true cause.", style="dim"),
-                          (0, 0, 0, 0)))
+    console.print(Padding(Text("fit: the quiz's answer, does the cause fit the curve; curve alone: "
+                               "the diagnosis of the plateau runs' loss curves with nothing else; "
+                               f"the other columns: each run's full log ({legend}); * marks the "
+                               "run's true cause.", style="dim"), (0, 0, 0, 0)))
     console.print()
     for line in conclusions(runs):
         console.print(line, markup=False)
