@@ -183,3 +183,21 @@ def test_no_loss_is_a_clear_error():
 def test_too_short_runs_get_a_warning_not_a_verdict():
     dx = lossdoctor.diagnose(make_run([2.3, 2.2]))
     assert dx.healthy and any("too short" in w for w in dx.warnings)
+
+
+def test_loss_misuse_knows_the_floor_of_each_loss():
+    from lossdoctor.diagnose.causes.loss_misuse import floors
+
+    (ce, _), = floors("ce", 10)
+    (bce, _), = floors("bce", 10)
+    assert abs(ce - np.log(1 + 9 / np.e)) < 1e-12 and abs(bce - 0.6549) < 1e-3
+    # softmax head + BCEWithLogitsLoss on one-hot targets: sits on the BCE floor, far below CE's
+    y = bce + (0.75 - bce) * np.exp(-T / 150)
+    hp = {"num_classes": 10, "output_activation": "softmax", "loss": "binary_cross_entropy_with_logits"}
+    c = lossdoctor.diagnose(make_run(noisy(y, 0.005), hparams=hp)).cause("loss_misuse")
+    assert c.verdict == "likely" and any("BCEWithLogitsLoss" in e for e in c.evidence)
+    assert not any("log_softmax" in e for e in c.evidence)
+    # the same curve with a cross-entropy loss went below CE's floor: that counts against
+    hp["loss"] = "cross_entropy"
+    c = lossdoctor.diagnose(make_run(noisy(y, 0.005), hparams=hp)).cause("loss_misuse")
+    assert any("went below" in e for e in c.evidence)

@@ -8,6 +8,7 @@ miss), the recorder against a direct torch computation, and real trainings of a 
 from __future__ import annotations
 
 import csv
+import collections
 import functools
 import json
 import math
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 JENA = ("jena_regularization", "jena_lr_low", "jena_local_minimum", "jena_lr_high")
 # Cheap runs (about a second each) that cover other causes and shapes.
 FAST = ("lr_high_divergence", "exploding_deep_init", "data_unnormalized", "missing_zero_grad",
-        "dead_relu_bias", "healthy_cosine")
+        "dead_relu_bias", "healthy_cosine", "exploding_deep_linear", "missing_zero_grad_momentum",
+        "softmax_before_bce")
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,9 +55,12 @@ def _noise(n, scale, seed=0):
 
 # -- the table -------------------------------------------------------------------------------
 
-def test_every_cause_has_a_scenario_and_ids_are_known():
-    causes = {s.cause for s in SCENARIOS.values()}
-    assert set(core.CAUSES) <= causes
+def test_every_cause_has_several_scenarios_and_ids_are_known():
+    per_cause = collections.Counter(s.cause for s in SCENARIOS.values())
+    assert all(per_cause[c] >= 2 for c in core.CAUSES), per_cause
+    # and they differ: no two scenarios of one cause share their story's first line
+    firsts = {(s.cause, s.story.splitlines()[0]) for s in SCENARIOS.values()}
+    assert len(firsts) == len(SCENARIOS)
     for s in SCENARIOS.values():
         assert s.cause is None or s.cause in core.CAUSES, s.name
         assert s.symptom is None or s.symptom in core.SYMPTOMS, s.name

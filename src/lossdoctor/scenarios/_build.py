@@ -151,6 +151,24 @@ def Net(net):  # noqa: N802 - a factory that stands for the class
     return _net_class()(net)
 
 
+@lru_cache(maxsize=None)
+def _one_hot_bce_class():
+    from torch import nn
+
+    class _OneHotBCE(nn.Module):
+        """``BCEWithLogitsLoss`` against the one-hot encoding of class-index targets."""
+
+        def __init__(self, n_classes: int) -> None:
+            super().__init__()
+            self.n_classes = n_classes
+            self.bce = nn.BCEWithLogitsLoss()
+
+        def forward(self, out, y):
+            return self.bce(out, nn.functional.one_hot(y, self.n_classes).to(out.dtype))
+
+    return _OneHotBCE
+
+
 # -- optimizer and schedule ------------------------------------------------------------------
 
 def optimizer(params, kind: str, lr: float, *, weight_decay: float = 0.0, momentum: float = 0.0):
@@ -215,9 +233,12 @@ def classifier(seed: int, *, data: str = "digits", n_train: int | None = None,
                step_size: int = 0, gamma: float = 0.1, min_factor: float = 0.0,
                steps: int = 1000, batch_size: int | None = 64, val_every: int | None = None,
                zero_grad: bool = True, sort_batches: bool = False,
-               regression: bool = False, extra: dict[str, Any] | None = None) -> TrainConfig:
+               regression: bool = False, loss: str | None = None,
+               extra: dict[str, Any] | None = None) -> TrainConfig:
     """Build a whole run from one flat description; ``hparams`` are filled from the same
-    arguments, so what a log says is what was trained. ``batch_size=None``: full batch."""
+    arguments, so what a log says is what was trained. ``batch_size=None``: full batch.
+    ``loss``: ``None`` (cross-entropy, or MSE for a regression) or ``"bce_one_hot"``
+    (``BCEWithLogitsLoss`` on one-hot targets, the multi-label loss)."""
     import torch
     from torch import nn
 
@@ -234,6 +255,10 @@ def classifier(seed: int, *, data: str = "digits", n_train: int | None = None,
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lam) if lam else None
     loss_fn = nn.MSELoss() if regression else nn.CrossEntropyLoss()
     loss_name = "mse" if regression else "cross_entropy"
+    if loss == "bce_one_hot":
+        loss_fn, loss_name = _one_hot_bce_class()(n_classes), "binary_cross_entropy_with_logits"
+    elif loss is not None:
+        raise ValueError(f"unknown loss {loss!r}")
     init_desc = init if init_scale == 1.0 else f"{init} x{init_scale:g}"
     if bias_init is not None:
         init_desc += f", hidden bias {bias_init:g}"
@@ -255,6 +280,8 @@ def classifier(seed: int, *, data: str = "digits", n_train: int | None = None,
         hp["gamma"] = gamma
     if labels != "true":
         hp["labels"] = labels
+    if loss == "bce_one_hot":
+        hp["targets"] = "one_hot"
     if sort_batches:
         hp["shuffle"] = False
     if extra:

@@ -14,6 +14,14 @@ from .base import Scenario
 SOFTMAX_CE_FLOOR_10 = math.log(1 + 9 / math.e)
 GRAD_GROWTH = 10.0  # accumulated gradients: the norm ends 10x+ above the first step's
 GOOD_ACC = 0.7  # the net classifies well even though the loss stays high
+# A running sum of hundreds of batch gradients changes by ~1% a step; a fresh batch
+# gradient of the same net changes by ~6%.
+ACCUM_STEP_CHANGE = 0.03
+# BCEWithLogitsLoss on softmax outputs p (one-hot targets, C=10) is at best p = one-hot:
+# -log sigmoid(1) for the true class and log 2 for each of the 9 others, 0.655 in all; a
+# uniform p = 0.1 gives 0.734. The loss can only move between the two.
+SOFTMAX_BCE_FLOOR_10 = (math.log(1 + 1 / math.e) + 9 * math.log(2)) / 10
+FLOOR_BAND = 1.05  # ends within 5% of that floor
 
 
 def _no_zero_grad(seed: int):
@@ -22,8 +30,18 @@ def _no_zero_grad(seed: int):
 
 
 def _softmax_ce(seed: int):
-    return classifier(seed, data="digits", hidden=(32,), act="relu", out_act="softmax",
-                      opt="sgd", lr=0.05, momentum=0.0, steps=1000, batch_size=64)
+    return classifier(seed, data="digits", hidden=(32,), act="tanh", out_act="softmax",
+                      opt="sgd", lr=0.04, momentum=0.0, steps=1000, batch_size=64)
+
+
+def _no_zero_grad_momentum(seed: int):
+    return classifier(seed, data="digits", hidden=(64,), act="relu", opt="sgd", lr=1e-3,
+                      momentum=0.9, steps=600, batch_size=64, zero_grad=False)
+
+
+def _softmax_bce(seed: int):
+    return classifier(seed, data="digits", hidden=(64,), act="relu", out_act="softmax",
+                      loss="bce_one_hot", opt="adam", lr=1e-3, steps=1000, batch_size=64)
 
 
 SCENARIOS = (
@@ -36,4 +54,17 @@ SCENARIOS = (
              "squashed, it learns slowly and can never go below log(1+9/e) = 1.46.",
              _softmax_ce, expect=(E.end_between("loss", SOFTMAX_CE_FLOOR_10, 2.0),
                                   E.end_between("val_acc", GOOD_ACC, 1.0))),
+    Scenario("missing_zero_grad_momentum", "missing_zero_grad", "divergence",
+             "A digits MLP on SGD + momentum whose loop never calls zero_grad(): momentum adds\n"
+             "up a gradient sum that only grows; the loss first falls, then climbs past 1e4.",
+             _no_zero_grad_momentum,
+             expect=(E.grows("grad_norm", GRAD_GROWTH),
+                     E.step_change_below("grad_norm", ACCUM_STEP_CHANGE))),
+    Scenario("softmax_before_bce", "loss_misuse", "stagnation",
+             "A digits MLP with a softmax head and BCEWithLogitsLoss on one-hot targets: the\n"
+             "loss squashes probabilities again and only moves 0.73 -> 0.66; accuracy gets 98%.",
+             _softmax_bce,
+             expect=(E.end_between("loss", SOFTMAX_BCE_FLOOR_10,
+                                   FLOOR_BAND * SOFTMAX_BCE_FLOOR_10),
+                     E.end_between("val_acc", GOOD_ACC, 1.0))),
 )

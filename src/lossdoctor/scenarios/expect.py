@@ -126,3 +126,17 @@ def layer_median_above(signal: str, lo: float, part: tuple[float, float] = (0.0,
         return None if meds[best] >= lo else (
             f"highest per-layer median {signal} is {meds[best]:.2f} ({best}), expected >= {lo:g}")
     return _named(check, f"{signal}_layer")
+
+
+def step_change_below(key: str, limit: float, part: tuple[float, float] = (0.0, 1.0)) -> Expect:
+    """The median step-to-step change of ``log(key)`` over ``part`` of the run stays below
+    ``limit`` (a running sum of gradients moves a little each step; a fresh one does not)."""
+    def check(rec: Recording) -> str | None:
+        v = _part(rec.values(key), part)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v) < 3:
+            return f"{key}: too few positive finite points"
+        change = float(np.median(np.abs(np.diff(np.log(v)))))
+        return None if change < limit else (
+            f"{key} changes by {change:.1%} a step (median), expected < {limit:.0%}")
+    return _named(check, f"{key}_step_change")

@@ -1,5 +1,5 @@
-"""Gradient flow: vanishing through deep sigmoid stacks, exploding through large weights,
-and ReLU units that die."""
+"""Gradient flow: vanishing through deep sigmoid stacks, exploding through large weights or
+a deep linear stack, and ReLU units that die."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from .base import Scenario
 VANISH_RATIO = 1e-2  # first-layer gradient below 1% of the last layer's
 EXPLODE_GRAD = 100.0  # gradient norm at the first steps: ~100x what these nets start with
 DEAD_SHARE = 0.9  # share of ReLU units (overall, or in one layer) zero for every input
+# Weight gradients on the plateau at 15%+ of their later peak: the last layers do get a
+# gradient (on a saddle every layer's is tiny), only the early ones do not.
+NOT_SADDLE_SHARE = 0.15
+EXPLODE_GROWTH = 100.0  # gradient norm climbs to 100x+ its first value before the NaN
+# The first steps' gradient norm stays below this (5-11 here; exploding_deep_init starts at
+# 100+): it blows up during training, not at step 0.
+CALM_START_GRAD = 20.0
 
 
 def _sigmoid_deep(seed: int):
@@ -32,6 +39,16 @@ def _dead_lr(seed: int):
                       momentum=0.9, steps=1000, batch_size=64)
 
 
+def _sigmoid_deep_adam(seed: int):
+    return classifier(seed, data="moons", hidden=(32,) * 7, act="sigmoid", opt="adam", lr=1e-3,
+                      steps=400, batch_size=64)
+
+
+def _explode_deep_linear(seed: int):
+    return classifier(seed, data="classification", hidden=(32,) * 12, act="linear",
+                      init="xavier", opt="sgd", lr=0.05, momentum=0.9, steps=400, batch_size=64)
+
+
 SCENARIOS = (
     Scenario("vanishing_sigmoid", "vanishing_gradients", "stagnation",
              "An 11-layer sigmoid MLP on digits: each sigmoid passes back at most 1/4 of the\n"
@@ -50,4 +67,16 @@ SCENARIOS = (
              "A ReLU MLP on digits with SGD at lr 1.0: the first large steps push a whole layer\n"
              "into its zero side for good; the loss falls back to chance and stays.",
              _dead_lr, expect=(E.layer_median_above("dead_frac", DEAD_SHARE, part=(0.5, 1.0)),)),
+    Scenario("vanishing_sigmoid_adam", "vanishing_gradients", "plateau_then_drop",
+             "An 8-layer sigmoid MLP on two-moons, Adam: the gradient shrinks ~6x a layer, the\n"
+             "first gets ~5e-6 of the last's; the loss sits at chance until the weights grow.",
+             _sigmoid_deep_adam,
+             expect=(E.layer_ratio_below("grad_norm", VANISH_RATIO),
+                     E.weight_grad_share_at_plateau(lo=NOT_SADDLE_SHARE))),
+    Scenario("exploding_deep_linear", "exploding_gradients", "nan_inf",
+             "A 13-layer linear stack on make_classification, SGD + momentum: each layer's\n"
+             "gradient is a product of the 12 others; as they grow it grows 100x+, then NaN.",
+             _explode_deep_linear,
+             expect=(E.median_between("grad_norm", hi=CALM_START_GRAD, part=(0.0, 0.05)),
+                     E.grows("grad_norm", EXPLODE_GROWTH))),
 )
