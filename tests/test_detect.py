@@ -139,6 +139,11 @@ def test_overfitting_positive_negative_near_miss():
     # near miss: validation flat at its minimum with 1% wiggle
     wiggle = np.concatenate([np.linspace(2.0, 0.7, 10), 0.7 + 0.007 * (np.arange(10) % 2)])
     assert "overfitting" not in ids(make_run(tr, val=wiggle))
+    # near miss: the training loss shot up first (a huge range), then drifted up 30% with the
+    # validation loss: instability, not memorisation
+    drift = np.r_[np.linspace(10, 0.9, 200), np.linspace(0.9, 1.2, 1800)]
+    val = np.r_[np.linspace(3.0, 1.1, 8), np.linspace(1.1, 2.1, 12)]
+    assert "overfitting" not in ids(make_run(noisy(drift, 0.02), val=val))
 
 
 def test_generalization_delay_positive_negative():

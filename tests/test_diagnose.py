@@ -201,3 +201,15 @@ def test_loss_misuse_knows_the_floor_of_each_loss():
     hp["loss"] = "cross_entropy"
     c = lossdoctor.diagnose(make_run(noisy(y, 0.005), hparams=hp)).cause("loss_misuse")
     assert any("went below" in e for e in c.evidence)
+
+
+def test_lr_too_high_ruled_out_on_the_plateau_and_drop_not_after():
+    """A bump once the loss has settled after its drop says nothing about what held it."""
+    y = plateau_drop(N, start=0.7, end=0.35, plateau_frac=0.5, drop_frac=0.15)
+    y[int(0.95 * N):] *= 1.08  # the last 5% of the run sits 8% higher
+    v = lossdoctor.diagnose(make_run(noisy(y, 0.005))).cause("lr_too_high")
+    assert v.verdict == "ruled_out" and any("up to the end of its drop" in e for e in v.evidence)
+    # a rise of that size within the plateau still keeps it open
+    y2 = plateau_drop(N, start=0.7, end=0.35, plateau_frac=0.5, drop_frac=0.15)
+    y2[int(0.2 * N):int(0.3 * N)] *= 1.08
+    assert lossdoctor.diagnose(make_run(noisy(y2, 0.005))).cause("lr_too_high").verdict != "ruled_out"

@@ -234,6 +234,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="scenario names")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.md"))
+    ap.add_argument("--raw", type=Path, help="also write every diagnosis as JSON here")
     a = ap.parse_args()
     from lossdoctor.scenarios import SCENARIOS
 
@@ -258,6 +259,10 @@ def main() -> None:
     text += f"\n\nWall time {time.perf_counter() - t0:.0f} s with {a.workers} worker(s)."
     print(text)
     a.out.write_text(text + "\n")
+    if a.raw:
+        import json
+
+        a.raw.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

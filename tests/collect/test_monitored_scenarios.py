@@ -43,3 +43,15 @@ def test_monitored_training_equals_unmonitored_training_step_for_step(tmp_path):
         warnings.simplefilter("ignore")
         watched = train_monitored("jena_lr_high", tmp_path / "run.jsonl").losses
     assert np.array_equal(np.asarray(plain, dtype=float), np.asarray(watched, dtype=float))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,seed", [("healthy_warmup_cosine", 0), ("healthy_step_decay", 2)])
+def test_healthy_runs_raise_no_live_alert(name, seed, tmp_path):
+    """A 100-step warm-up, and the swinging first mini-batches of a high-lr start, are not
+    alarms: shapes judged against the run so far wait for SHAPE_MIN_STEPS."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = train_monitored(name, tmp_path / "run.jsonl", seed=seed)
+    assert run.alerts == []
+    assert lossdoctor.diagnose(run.path).healthy

@@ -34,6 +34,12 @@ MAX_POINTS = 4000
 TIME_BUDGET = 0.005
 #: Fewer logged steps than this: too early to judge a curve's shape (NaN is reported at once).
 MIN_STEPS = 50
+#: Shapes that are judged against the run so far (swings, spikes, a plateau's share, a gap to
+#: validation) alert only from this many logged steps on: the first few dozen mini-batch losses
+#: of a healthy run can swing by half their level, and a 40-step warm-up is "most of the run" at
+#: step 60. NaN, divergence and stagnation (which waits for a likely cause) alert from MIN_STEPS.
+SHAPE_MIN_STEPS = 200
+EARLY = ("nan_inf", "divergence", "stagnation")
 #: Symptoms that alert by default. ``slow_convergence`` judges a run by where it *ends*, which a
 #: run in progress has not reached, so it would fire on every healthy run mid-way.
 ALERT_ON = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
@@ -211,6 +217,8 @@ class LiveDiagnosis:
         out = []
         for sym in dx.symptoms:
             if sym.id not in self.alert_on:
+                continue
+            if sym.id not in EARLY and self.last_step + 1 < SHAPE_MIN_STEPS:
                 continue
             cause, fix = best_cause(dx, sym.id)
             if cause is None and sym.id in NEEDS_A_CAUSE:

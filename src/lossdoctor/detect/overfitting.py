@@ -20,7 +20,9 @@ MIN_RISE = 0.03
 CLEAR_RISE = 0.1
 NOISE_K = 1.5
 GAP_WIDENING = 0.25
-#: The training loss may wobble up this much (relative to its own drop) and still count as falling.
+#: The training loss may wobble up this much (relative to its own drop, or to its level at the
+#: validation minimum when that is smaller: a run whose loss first shot up has a huge range) and
+#: still count as falling.
 TRAIN_SLACK = 0.05
 #: A training loss that climbs this share of its range after the validation minimum is unstable.
 SWING = 0.25
@@ -41,7 +43,7 @@ def detect(cx) -> Symptom | None:
         return None
     s_min = float(v.bin_steps[i_min])
     train_at_min = float(np.interp(s_min, t.bin_steps, t.ys))
-    slack = TRAIN_SLACK * max(t.start - t.low, 1e-12)
+    slack = TRAIN_SLACK * max(min(t.start - t.low, abs(train_at_min)), 1e-12)
     if t.end > train_at_min + slack:
         return None
     if float(t.ys[t.bin_steps >= s_min].max(initial=train_at_min)) > train_at_min + SWING * max(t.start - t.low, 1e-12):

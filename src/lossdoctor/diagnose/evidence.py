@@ -194,13 +194,13 @@ class Evidence:
             return float(ptd.details.get("plateau_level", self.cx.loss.start))
         return self.cx.loss.start if self.cx.loss is not None and self.cx.loss.n else None
 
-    @cached_property
-    def max_window_rise(self) -> float:
+    def max_window_rise(self, upto: float = 1.0) -> float:
         """Largest rise of the smoothed loss between consecutive windows of 5% of the run,
-        relative to its level (what a too-high lr would make large)."""
+        relative to its level (what a too-high lr would make large), over the run up to
+        position ``upto``."""
         c = self.cx.loss
-        ys = c.ys
-        k = max(1, ys.size // 20)
+        ys = c.ys[c.pos <= upto + 1e-9]
+        k = max(1, c.ys.size // 20)
         w = ys[: (ys.size // k) * k].reshape(-1, k).mean(axis=1)
         if w.size < 2:
             return 0.0

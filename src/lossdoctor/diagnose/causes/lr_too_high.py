@@ -24,15 +24,24 @@ CALM_RISE = 0.05
 #: from the first steps (Karpathy's recipe: a loss that goes up early means the lr is too high).
 EARLY = 0.1
 EARLY_RISE = 1.3
+#: ...plus this share of the run after a plateau's drop has done 80% of its fall.
+AFTER_DROP = 0.1
 QUIET = ("plateau_then_drop", "slow_convergence", "stagnation")
 LOUD = ("oscillation", "divergence", "spikes", "nan_inf")
 
 
 def assess(ev, f) -> None:
-    calm = ev.max_window_rise
+    ptd = ev.sym("plateau_then_drop")
+    # a plateau-then-drop is judged over its plateau and its drop: what the loss does once it has
+    # settled (a late bump at a low level) says nothing about what held it (large swings there
+    # are oscillation, which is LOUD)
+    upto = 1.0 if ptd is None else min(1.0, ptd.details.get("plateau_frac", 1.0)
+                                       + ptd.details.get("drop_span", 0.0) + AFTER_DROP)
+    calm = ev.max_window_rise(upto)
     if any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE:
         f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss never rose by more "
-                   f"than {pct(calm)} between windows of 5% of the run: it "
+                   f"than {pct(calm)} between windows of 5% of the run"
+                   + (" up to the end of its drop" if upto < 1.0 else "") + ": it "
                    + ("held still, then fell" if "plateau_then_drop" in ev.ids else "moved too calmly"))
         return
     ur = ev.update_ratio
