@@ -44,7 +44,7 @@ STALL_FROM = 0.3
 STALL_FLAT_REL = 0.01
 STALL_FLAT_NOISE = 5.0
 #: ...judged on at least this many logged points (a few dozen epochs cannot show "still").
-STALL_MIN_POINTS = 50
+STALL_MIN_POINTS = 30
 
 
 def detect(cx) -> Symptom | None:
