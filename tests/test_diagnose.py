@@ -213,3 +213,14 @@ def test_lr_too_high_ruled_out_on_the_plateau_and_drop_not_after():
     y2 = plateau_drop(N, start=0.7, end=0.35, plateau_frac=0.5, drop_frac=0.15)
     y2[int(0.2 * N):int(0.3 * N)] *= 1.08
     assert lossdoctor.diagnose(make_run(noisy(y2, 0.005))).cause("lr_too_high").verdict != "ruled_out"
+
+
+def test_big_sgd_steps_at_a_small_lr_point_to_the_inputs():
+    ur = (T, np.full(N, 0.015))
+    hp = {"optimizer": "SGD", "lr": 1e-4, "momentum": 0.0}
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"update_ratio": ur}, hparams=hp))
+    assert any("gradients are huge" in e for e in dx.cause("data_problem").evidence)
+    # with Adam the step size is the lr's doing, not the gradient's: no such inference
+    hp["optimizer"] = "Adam"
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"update_ratio": ur}, hparams=hp))
+    assert not any("gradients are huge" in e for e in dx.cause("data_problem").evidence)

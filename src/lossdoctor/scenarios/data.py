@@ -18,7 +18,7 @@ def _shuffled(seed: int):
 
 def _unnormalised_linear(seed: int):
     return classifier(seed, data="breast_cancer", standardize=False, hidden=(), opt="sgd",
-                      lr=1e-4, momentum=0.0, steps=800, batch_size=32)
+                      lr=1e-4, momentum=0.0, steps=800, batch_size=16)
 
 
 def _unnormalised_tanh(seed: int):

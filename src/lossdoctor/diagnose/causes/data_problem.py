@@ -26,6 +26,9 @@ INPUT_SCALE = 100.0
 HUGE_FIRST = 3.0
 #: The loss's wiggles correlate this much with themselves one epoch later: a fixed batch order.
 PERIODIC = 0.65
+#: Plain SGD at an lr below its usual range still moving the weights this fast (update/weight,
+#: vs the ~1e-3 rule of thumb): the gradients themselves are huge.
+BIG_STEPS_AT_LOW_LR = 3e-3
 #: The layer right after the input saturated this much, from a default init: the inputs are huge.
 SATURATED_INPUT = 0.9
 
@@ -53,6 +56,12 @@ def assess(ev, f) -> None:
     if sat is not None and sat[0] >= SATURATED_INPUT and ev.init_is_default:
         f.support(0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
                         f"weights: the inputs are too large (not normalised?)")
+    ur = ev.update_ratio
+    if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low
+            and any(s in ev.ids for s in ("oscillation", "spikes", "divergence"))):
+        f.support(0.3, f"plain SGD at a small lr ({ev.lr_text}) still changes the weights by {g(ur)} of their "
+                       f"norm per step (rule of thumb ~1e-3): the gradients are huge, as with inputs on a huge "
+                       f"scale (not normalised?)")
     per = ev.epoch_periodicity
     if per is not None and per[0] >= PERIODIC:
         f.support(0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation {per[0]:.2f}): "
