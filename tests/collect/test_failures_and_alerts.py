@@ -190,6 +190,21 @@ def test_alerts_fire_once_per_symptom_and_cause():
     assert all(isinstance(a, Alert) and a.step == 299 for a in first)
 
 
+def test_early_checks_alert_only_on_what_cannot_wait():
+    """Before SHAPE_MIN_STEPS: a blow-up above the start alerts, a fall followed by noisy
+    batches at a low level does not, nor do swings of the first few dozen mini-batches."""
+    rng = np.random.default_rng(0)
+    up = _live()
+    for s in range(64):
+        up.add({"step": s, "loss": float(np.exp(s / 10.0)), "lr": 0.1})
+    assert any(a.symptom == "divergence" for a in up.check())
+    low = _live()
+    for s in range(64):
+        level = 2.3 * np.exp(-s / 8) + 0.06 * (1 + s / 64)
+        low.add({"step": s, "loss": float(level * np.exp(0.5 * rng.standard_normal())), "lr": 0.1})
+    assert low.check() == []
+
+
 def test_live_series_stay_bounded_and_span_the_run():
     d = Decimated()
     for s in range(10 * MAX_POINTS + 7):

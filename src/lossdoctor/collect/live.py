@@ -37,7 +37,9 @@ MIN_STEPS = 50
 #: Shapes that are judged against the run so far (swings, spikes, a plateau's share, a gap to
 #: validation) alert only from this many logged steps on: the first few dozen mini-batch losses
 #: of a healthy run can swing by half their level, and a 40-step warm-up is "most of the run" at
-#: step 60. NaN, divergence and stagnation (which waits for a likely cause) alert from MIN_STEPS.
+#: step 60. NaN, divergence and stagnation (which waits for a likely cause) alert from MIN_STEPS;
+#: before SHAPE_MIN_STEPS divergence only once the loss is above where it started (a fall from
+#: 2.3 to 0.06 followed by noisy batches at 0.13 is not a blow-up).
 SHAPE_MIN_STEPS = 200
 EARLY = ("nan_inf", "divergence", "stagnation")
 #: Symptoms that alert by default. ``slow_convergence`` judges a run by where it *ends*, which a
@@ -218,13 +220,21 @@ class LiveDiagnosis:
         for sym in dx.symptoms:
             if sym.id not in self.alert_on:
                 continue
-            if sym.id not in EARLY and self.last_step + 1 < SHAPE_MIN_STEPS:
+            if self.last_step + 1 < SHAPE_MIN_STEPS and (
+                    sym.id not in EARLY or (sym.id == "divergence" and not self._above_start())):
                 continue
             cause, fix = best_cause(dx, sym.id)
             if cause is None and sym.id in NEEDS_A_CAUSE:
                 continue  # a healthy run may wait a while at its start: say so once we know why
             out.extend(self.fire(Alert(int(self.last_step), sym.id, cause, fix, sym.summary)))
         return out
+
+    def _above_start(self, k: int = 5) -> bool:
+        d = self.series.get(S.LOSS)
+        if d is None or len(d.values) < 2 * k:
+            return True
+        first, last = np.median(d.values[:k]), np.median(d.values[-k:])
+        return not last <= first  # NaN/inf count as above
 
     def fire(self, alert: Alert) -> list[Alert]:
         key = (alert.symptom, alert.likely_cause)

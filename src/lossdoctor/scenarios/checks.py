@@ -69,6 +69,8 @@ OVERFIT_MIN_BY = 0.8
 # healthy: falls by half or more, and the last 20% of the run adds at most 15% of the fall.
 HEALTHY_FALL = 0.5
 HEALTHY_SETTLE = 0.15
+#: A validation loss ending more than this above its minimum is (mild) overfitting, not healthy.
+HEALTHY_VAL_RISE = 0.1
 # Fewer finite loss values than this: no curve to judge (only nan_inf can hold).
 MIN_POINTS = 20
 
@@ -275,7 +277,8 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
 
 
 def healthy(rec: Recording) -> CheckResult:
-    """Falls by half or more, settles, and shows none of the symptoms above."""
+    """Falls by half or more, settles, shows none of the symptoms above, and its validation loss
+    ends within :data:`HEALTHY_VAL_RISE` of its minimum (not even mild overfitting)."""
     _, loss, _ = _finite_loss(rec)
     if (short := _too_short("healthy", loss)) is not None:
         return CheckResult(None, False, short.facts, short.why)
@@ -286,12 +289,15 @@ def healthy(rec: Recording) -> CheckResult:
     late = float(sm[k] - sm[-1]) if k < len(sm) else 0.0
     settled = late <= HEALTHY_SETTLE * (start - end)
     fired = [s for s, f in CHECKS.items() if f(rec).ok]
-    ok = fell and settled and not fired
-    facts = {"start": start, "end": end, "late_fall": late, "symptoms": fired}
+    _, vv = rec.series("val_loss")
+    v_rise = float(np.mean(vv[-3:]) / vv.min() - 1) if len(vv) >= 5 and vv.min() > 0 else 0.0
+    ok = fell and settled and not fired and v_rise <= HEALTHY_VAL_RISE
+    facts = {"start": start, "end": end, "late_fall": late, "symptoms": fired, "val_rise": v_rise}
     why = "" if ok else "; ".join(x for x in (
         "" if fell else f"fell only {1 - end / start:.0%}",
         "" if settled else "still falling at the end",
-        f"shows {', '.join(fired)}" if fired else "") if x)
+        f"shows {', '.join(fired)}" if fired else "",
+        f"validation loss ends {v_rise:.0%} above its minimum" if v_rise > HEALTHY_VAL_RISE else "") if x)
     return CheckResult(None, ok, facts, why)
 
 
