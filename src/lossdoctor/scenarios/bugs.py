@@ -25,7 +25,7 @@ FLOOR_BAND = 1.05  # ends within 5% of that floor
 
 
 def _no_zero_grad(seed: int):
-    return classifier(seed, data="moons", hidden=(32,), act="tanh", opt="sgd", lr=1e-3,
+    return classifier(seed, data="moons", hidden=(32,), act="tanh", opt="sgd", lr=1.5e-3,
                       momentum=0.0, steps=800, batch_size=64, zero_grad=False)
 
 

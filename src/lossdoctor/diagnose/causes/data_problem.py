@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._util import g
+from .missing_zero_grad import MIN_GROWTH as PILED_UP, SMOOTH
 
 ID = "data_problem"
 TITLE = "data problem (labels, normalisation, shuffling, leaks)"
@@ -57,7 +58,9 @@ def assess(ev, f) -> None:
         f.support(0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
                         f"weights: the inputs are too large (not normalised?)")
     ur = ev.update_ratio
-    if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low
+    acc = ev.grad_accumulation  # gradients piling up (never zeroed) make big steps too
+    piled = acc is not None and acc[0] >= PILED_UP and acc[1] <= SMOOTH
+    if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low and not piled
             and any(s in ev.ids for s in ("oscillation", "spikes", "divergence"))):
         f.support(0.3, f"plain SGD at a small lr ({ev.lr_text}) still changes the weights by {g(ur)} of their "
                        f"norm per step (rule of thumb ~1e-3): the gradients are huge, as with inputs on a huge "
