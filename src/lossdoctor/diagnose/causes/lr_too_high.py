@@ -39,8 +39,9 @@ def assess(ev, f) -> None:
                                        + ptd.details.get("drop_span", 0.0) + AFTER_DROP)
     calm = ev.max_window_rise(upto)
     if any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE:
-        f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss never rose by more "
-                   f"than {pct(calm)} between windows of 5% of the run"
+        rose = "never rose" if calm < 5e-4 else f"never rose by more than {pct(calm) if calm >= 0.01 else f'{100 * calm:.1f}%'}"
+        f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss {rose} "
+                   f"between windows of 5% of the run"
                    + (" up to the end of its drop" if upto < 1.0 else "") + ": it "
                    + ("held still, then fell" if "plateau_then_drop" in ev.ids else "moved too calmly"))
         return
