@@ -224,3 +224,43 @@ def test_big_sgd_steps_at_a_small_lr_point_to_the_inputs():
     hp["optimizer"] = "Adam"
     dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"update_ratio": ur}, hparams=hp))
     assert not any("gradients are huge" in e for e in dx.cause("data_problem").evidence)
+
+
+def _with_model(run, layers):
+    run.meta["model"] = {"layers": layers}
+    return run
+
+
+def test_initial_weight_scale_is_measured_against_pytorchs_default():
+    from lossdoctor.detect import Context, detect
+    from lossdoctor.diagnose.evidence import Evidence
+
+    def measured(run):
+        cx = Context(run)
+        return Evidence(run, cx, detect(run, cx)).init_scale_measured
+
+    # the monitor's header: parameters with their initial std (default: 1/sqrt(3 fan_in))
+    layers = [{"name": f"net.{i}.weight", "shape": [32, 64], "init_std": 0.25 / np.sqrt(3 * 64)}
+              for i in range(4)] + [{"name": "net.0.bias", "shape": [32], "init_std": 1.0}]
+    assert measured(_with_model(make_run(flat(200)), layers)) == pytest.approx((0.25, 4))
+    # a recorder-style header: modules with their type, and per-layer weight norms at step 0
+    default_norm = np.sqrt(16 / 3)  # E||W||^2 = out / 3 for any fan-in
+    extra = {f"weight_norm/fc{i}.weight": (T[:5], np.full(5, 2.0 * default_norm)) for i in range(3)}
+    run = _with_model(make_run(flat(N), extra=extra),
+                      [{"name": f"fc{i}", "type": "Linear", "shape": [16, 8]} for i in range(3)]
+                      + [{"name": "norm", "type": "LayerNorm", "shape": [16]}])
+    assert measured(run) == pytest.approx((2.0, 3))
+    assert measured(make_run(flat(200))) is None
+
+
+def test_a_deep_net_started_far_below_the_default_scale_sits_on_a_saddle():
+    """Weights at a quarter of the default scale in five layers: a normal update/weight ratio is
+    then tiny steps, and the cause is the saddle, not labels without signal."""
+    layers = [{"name": f"net.{i}.weight", "shape": [32, 32], "init_std": 0.25 / np.sqrt(96)} for i in range(5)]
+    extra = {"update_ratio": (T, np.full(N, 2e-3))}
+    run = _with_model(make_run(noisy(flat(N, 1.386), 0.002), extra=extra,
+                               hparams={"num_classes": 4, "optimizer": "SGD", "lr": 0.02, "momentum": 0.9}),
+                      layers)
+    dx = lossdoctor.diagnose(run)
+    assert dx.causes[0].id == "stuck_plateau" and dx.causes[0].verdict == "likely"
+    assert not any("labels carry no learnable signal" in e for e in dx.cause("data_problem").evidence)

@@ -334,6 +334,40 @@ class Evidence:
         return float(np.median(early if early.size else s.values[:1])), name
 
     @cached_property
+    def init_scale_measured(self) -> tuple[float, int] | None:
+        """(median over weight layers of the initial weight std / PyTorch's default one, number of
+        layers) from the log's model description. PyTorch's default for Linear and Conv layers,
+        ``kaiming_uniform_(a=sqrt(5))``, draws U(+-1/sqrt(fan_in)): std 1/sqrt(3 fan_in). Standard
+        schemes sit near it or above (Kaiming normal ~2.4x, Xavier ~1-2x for square layers). The
+        initial std comes from the monitor's ``init_std``, or from the first logged per-layer
+        weight norm over sqrt(number of weights)."""
+        model = self.run.meta.get("model")
+        layers = model.get("layers") if isinstance(model, dict) else None
+        if not isinstance(layers, list):
+            return None
+        norms = self.run.layers(S.WEIGHT_NORM)
+        ratios = []
+        for layer in layers:
+            if not isinstance(layer, dict):
+                continue
+            name, shape, kind = str(layer.get("name", "")), layer.get("shape"), str(layer.get("type", ""))
+            if kind and not kind.startswith(("Linear", "Conv")):
+                continue
+            if not kind and not name.endswith("weight"):
+                continue
+            if not isinstance(shape, list) or len(shape) < 2 or not all(isinstance(d, int) and d > 0 for d in shape):
+                continue
+            n = math.prod(shape)
+            fan_in = n // shape[0]
+            std = layer.get("init_std")
+            if not isinstance(std, (int, float)):
+                s = norms.get(name if name.endswith("weight") else f"{name}.weight")
+                std = float(s.values[0]) / math.sqrt(n) if s is not None and len(s) else None
+            if std is not None and math.isfinite(std) and std > 0:
+                ratios.append(std * math.sqrt(3 * fan_in))
+        return (float(np.median(ratios)), len(ratios)) if ratios else None
+
+    @cached_property
     def init_is_default(self) -> bool | None:
         """Whether the weights started at the framework's default scale (from hparams)."""
         scale = self.hp_float("init_scale")

@@ -42,7 +42,7 @@ def assess(ev, f) -> None:
         decayed = (ev.wd_share_peak or 0) >= 0.5 or (ev.weight_collapse or 1) <= 0.1
         if decayed:
             f.against(0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
-        elif ur is not None and ur >= MOVING:
+        elif ur is not None and ur >= MOVING and not _small_init(ev):
             f.support(0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
                             f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")
         gs = ev.grad_stats
@@ -75,3 +75,12 @@ def assess(ev, f) -> None:
     if ev.cx.val is not None and c is not None and ev.cx.val.end < 0.5 * c.end and ev.cx.val.n >= 4:
         f.note(f"validation loss ({g(ev.cx.val.end)}) far below training loss ({g(c.end)}): dropout at train time, "
                f"or validation data leaking from training?")
+
+
+def _small_init(ev) -> bool:
+    """Weights started far below the default scale: a normal update/weight ratio is then tiny
+    steps, not a net that moves and learns nothing."""
+    from .stuck_plateau import SMALL_INIT
+
+    m = ev.init_scale_measured
+    return m is not None and m[0] < SMALL_INIT

@@ -17,6 +17,10 @@ SADDLE_GROWTH = 3.0
 #: Plateau within this share of ln(C): the network outputs a uniform guess, the saddle at the origin.
 CHANCE_TOL = 0.1
 NORMAL_UPDATE = 5e-4
+#: Initial weights below this share of PyTorch's default scale (every standard scheme is near or
+#: above it), in at least DEEP weight layers, start the net on the saddle at the origin.
+SMALL_INIT = 0.5
+DEEP = 3
 #: Update/weight ratio below this (cs231n's ~1e-3 rule of thumb, 10x under): the weights barely move.
 TINY_UPDATE = 1e-4
 
@@ -52,8 +56,17 @@ def assess(ev, f) -> None:
     if ch and lvl is not None and abs(lvl - ch) <= CHANCE_TOL * ch:
         f.note(f"the plateau sits at chance level ({g(lvl)} ≈ ln({ev.n_classes}) = {g(ch)}): a uniform guess")
     ur = ev.update_ratio
-    if ur is not None and ur >= NORMAL_UPDATE and growth is None:
+    measured = ev.init_scale_measured
+    small = measured is not None and measured[0] < SMALL_INIT  # a normal ratio of tiny weights is tiny steps
+    if ur is not None and ur >= NORMAL_UPDATE and growth is None and not small:
         f.against(0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
-    scale = ev.hp_float("init_scale")  # relative to the framework's default init
-    if scale is not None and 0 < scale < 1:
+    scale = measured[0] if measured else ev.hp_float("init_scale")  # relative to PyTorch's default init
+    deep = measured is not None and measured[1] >= DEEP
+    if scale is not None and 0 < scale < SMALL_INIT and deep:
+        # each layer passes on ~scale of its input's size, and each weight's gradient is the
+        # product of all other layers': the origin is a saddle the net starts on
+        f.support(0.3, f"the weights start at {g(scale)}x PyTorch's default init scale (median over "
+                       f"{measured[1]} weight layers): through that many small layers the signal and its "
+                       f"gradient shrink to almost nothing, a saddle at the origin")
+    elif scale is not None and 0 < scale < 1:
         f.support(0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
