@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ._util import g
-from .missing_zero_grad import MIN_GROWTH as PILED_UP, SMOOTH
+from .missing_zero_grad import piled_up
+from .stuck_plateau import started_small
 
 ID = "data_problem"
 TITLE = "data problem (labels, normalisation, shuffling, leaks)"
@@ -42,7 +43,7 @@ def assess(ev, f) -> None:
         decayed = (ev.wd_share_peak or 0) >= 0.5 or (ev.weight_collapse or 1) <= 0.1
         if decayed:
             f.against(0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
-        elif ur is not None and ur >= MOVING and not _small_init(ev):
+        elif ur is not None and ur >= MOVING and not started_small(ev):
             f.support(0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
                             f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")
         gs = ev.grad_stats
@@ -58,9 +59,8 @@ def assess(ev, f) -> None:
         f.support(0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
                         f"weights: the inputs are too large (not normalised?)")
     ur = ev.update_ratio
-    acc = ev.grad_accumulation  # gradients piling up (never zeroed) make big steps too
-    piled = acc is not None and acc[0] >= PILED_UP and acc[1] <= SMOOTH
-    if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low and not piled
+    # (gradients piling up, never zeroed, make big steps too)
+    if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low and not piled_up(ev)
             and any(s in ev.ids for s in ("oscillation", "spikes", "divergence"))):
         f.support(0.3, f"plain SGD at a small lr ({ev.lr_text}) still changes the weights by {g(ur)} of their "
                        f"norm per step (rule of thumb ~1e-3): the gradients are huge, as with inputs on a huge "
@@ -76,11 +76,3 @@ def assess(ev, f) -> None:
         f.note(f"validation loss ({g(ev.cx.val.end)}) far below training loss ({g(c.end)}): dropout at train time, "
                f"or validation data leaking from training?")
 
-
-def _small_init(ev) -> bool:
-    """Weights started far below the default scale: a normal update/weight ratio is then tiny
-    steps, not a net that moves and learns nothing."""
-    from .stuck_plateau import SMALL_INIT
-
-    m = ev.init_scale_measured
-    return m is not None and m[0] < SMALL_INIT

@@ -30,7 +30,7 @@ def assess(ev, f) -> None:
             f.need("gradient norm per step: without zero_grad it grows in step with the step count")
         return
     acc = ev.grad_accumulation
-    if acc is not None and acc[0] >= MIN_GROWTH and acc[1] <= SMOOTH:
+    if piled_up(ev):
         f.support(0.5, f"the gradient norm climbed to {acc[0]:.0f}x its first step's and then changed by only "
                        f"{acc[1]:.0%} a step: each step's gradient is added to the ones before")
     elif EXPONENT[0] <= gs["exponent"] <= EXPONENT[1] and gs["r"] >= MIN_R and gs["growth"] >= MIN_GROWTH:
@@ -38,3 +38,10 @@ def assess(ev, f) -> None:
                        f"(~steps^{gs['exponent']:.1f}): gradients are being summed, not replaced")
     elif gs["growth"] < 3 and (acc is None or acc[0] < 3):
         f.against(0.3, f"the gradient norm did not grow over the run ({gs['growth']:.1f}x)")
+
+
+def piled_up(ev) -> bool:
+    """The gradient norm climbed far above the first step's and then barely changed from step to
+    step: a running sum of gradients, not fresh ones."""
+    acc = ev.grad_accumulation
+    return acc is not None and acc[0] >= MIN_GROWTH and acc[1] <= SMOOTH

@@ -57,8 +57,7 @@ def assess(ev, f) -> None:
         f.note(f"the plateau sits at chance level ({g(lvl)} ≈ ln({ev.n_classes}) = {g(ch)}): a uniform guess")
     ur = ev.update_ratio
     measured = ev.init_scale_measured
-    small = measured is not None and measured[0] < SMALL_INIT  # a normal ratio of tiny weights is tiny steps
-    if ur is not None and ur >= NORMAL_UPDATE and growth is None and not small:
+    if ur is not None and ur >= NORMAL_UPDATE and growth is None and not started_small(ev):
         f.against(0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
     scale = measured[0] if measured else ev.hp_float("init_scale")  # relative to PyTorch's default init
     deep = measured is not None and measured[1] >= DEEP
@@ -70,3 +69,10 @@ def assess(ev, f) -> None:
                        f"gradient shrink to almost nothing, a saddle at the origin")
     elif scale is not None and 0 < scale < 1:
         f.support(0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
+
+
+def started_small(ev) -> bool:
+    """The weights started far below the default scale: a normal update/weight ratio is then tiny
+    steps, not weights that move."""
+    m = ev.init_scale_measured
+    return m is not None and m[0] < SMALL_INIT
