@@ -256,8 +256,16 @@ def _read_arrow(body, names, delim, decimal, path, first_line, warnings) -> Colu
     if table is None:
         return None
 
+    # each column is released once converted, so the Arrow table and its numpy copy are never
+    # both whole in memory (a 10M-row log would otherwise hold both)
+    arrow_cols = table.columns
+    del table
     raws = []
-    for name, col in zip(names, table.columns):
+    pool = pa.default_memory_pool()
+    for i, name in enumerate(names):
+        col, arrow_cols[i] = arrow_cols[i], None
+        if i:
+            pool.release_unused()  # hand the previous column's memory back to the system
         t = col.type
         if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
             if not pa.types.is_float64(t):
