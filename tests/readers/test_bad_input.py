@@ -386,3 +386,9 @@ def test_non_finite_steps_are_dropped(write):
     assert run.loss.steps.tolist() == [3]
     run = keras_history.read(write("h.json", '{"loss": [1, 2], "epoch": [NaN, 1]}'))
     assert run.loss.steps.tolist() == [0, 1]  # a broken epoch list falls back to indices
+
+
+def test_component_losses_of_opposite_infinities_sum_to_nan(write):
+    """Found by the property test above: a 'loss' and a 'val_loss' part that are +inf and -inf."""
+    run = jsonl.read(write("inf.jsonl", json.dumps({"val_loss": {"loss": 10 ** 400, "val_loss": "-inf"}}) + "\n"))
+    assert all(s.values.shape == s.steps.shape for s in run.series.values())

@@ -170,3 +170,70 @@ def test_refusals(write, text, msg):
     with pytest.raises(LogError, match=msg) as exc:
         jsonl.read(p)
     assert str(p) in str(exc.value)
+
+
+# -- the pyarrow fast path gives exactly what the line reader gives -------------------------------
+
+def _both(path, monkeypatch):
+    """(fast-path Run or None, line-reader Run) for one file."""
+    monkeypatch.setattr(jsonl, "ARROW_MIN_BYTES", 0)
+    fast = jsonl._read_arrow(path)
+    monkeypatch.setattr(jsonl, "_read_arrow", lambda p: None)
+    return fast, jsonl.read(path)
+
+
+def _same(a, b):
+    assert sorted(a.series) == sorted(b.series)
+    for k in a.series:
+        assert np.array_equal(a.series[k].steps, b.series[k].steps), k
+        assert np.array_equal(a.series[k].values, b.series[k].values, equal_nan=True), k
+    assert a.hparams == b.hparams and a.meta == b.meta and a.warnings == b.warnings
+
+
+_EXAMPLES = sorted((__import__("pathlib").Path(__file__).parents[2] / "examples").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("path", _EXAMPLES[:6], ids=lambda p: p.stem)
+def test_fast_path_matches_the_line_reader_on_monitor_logs(path, monkeypatch):
+    fast, slow = _both(path, monkeypatch)
+    assert fast is not None  # clean monitor logs take the fast path
+    _same(fast, slow)
+
+
+FAST_CASES = {
+    # header, then flat records; a step-only record; a later record with an extra key
+    "flat": _lines(HEADER, {"step": 0, "loss": 2.0, "lr": 0.1}, {"step": 1},
+                   {"step": 1, "loss": 1.9, "lr": 0.1}, {"step": 2, "loss": 1.8, "val_loss": 2.1}),
+    # no step column: epochs are the axis, and booleans are no metric
+    "epochs": _lines({"epoch": 1, "loss": 1.0, "best": True}, {"epoch": 2, "loss": 0.5, "best": False}),
+    # an eval record without a step belongs to the step before it; one before any step is skipped
+    "forward_fill": _lines({"loss": 3.0}, {"step": 5, "loss": 2.0}, {"val_loss": 2.5},
+                           {"step": 6, "loss": 1.5}),
+    "no_axis": _lines({"loss": 1.0}, {"loss": 0.9}, {"loss": 0.8}),
+    # JSON has no NaN, but Python writes it: both readers take it as a NaN
+    "nan_literal": '{"step": 0, "loss": NaN}\n\n{"step": 1, "loss": 1.0}\n',
+    # an event between steps (numbers on it are no metric) and blank lines
+    "events": _lines(HEADER, {"step": 0, "loss": 1.0}) + "\n" + _lines(
+        {"type": "event", "step": 0, "lr": 0.01, "event": "lr_drop"}, {"step": 1, "loss": 0.9}),
+}
+FALLBACK_CASES = {
+    "nested": _lines({"step": 0, "train": {"loss": 1.0}}, {"step": 1, "train": {"loss": 0.9}}),
+    "text_value": _lines({"step": 0, "loss": "1.0"}, {"step": 1, "loss": 0.9}),
+    "typed_metrics": _lines({"type": "train", "step": 0, "loss": 1.0}, {"type": "train", "step": 1, "loss": 0.9}),
+    "bad_line": _lines({"step": 0, "loss": 1.0}) + "not json\n" + _lines({"step": 1, "loss": 0.9}),
+    "cut_off": _lines({"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.9}) + '{"step": 2, "lo',
+    "two_step_columns": _lines({"step": 0, "global_step": 0, "loss": 1.0}, {"step": 1, "global_step": 8, "loss": 0.9}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAST_CASES))
+def test_fast_path_quirks(case, write, monkeypatch):
+    fast, slow = _both(write(f"{case}.jsonl", FAST_CASES[case]), monkeypatch)
+    assert fast is not None
+    _same(fast, slow)
+
+
+@pytest.mark.parametrize("case", sorted(FALLBACK_CASES))
+def test_fast_path_leaves_the_odd_files_to_the_line_reader(case, write, monkeypatch):
+    monkeypatch.setattr(jsonl, "ARROW_MIN_BYTES", 0)
+    assert jsonl._read_arrow(write(f"{case}.jsonl", FALLBACK_CASES[case])) is None

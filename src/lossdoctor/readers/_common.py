@@ -196,7 +196,8 @@ def _synthesize_totals(series: dict[str, Series]) -> None:
             continue
         steps = parts[0].steps
         if all(p.steps.shape == steps.shape and np.array_equal(p.steps, steps) for p in parts):
-            total = np.sum([p.values for p in parts], axis=0)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN, and a NaN is a NaN
+                total = np.sum([p.values for p in parts], axis=0)
             series[target] = Series(target, steps, total)
 
 
