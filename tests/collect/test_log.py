@@ -103,6 +103,26 @@ def test_reader_and_diagnosis_use_every_signal(log_path):
     assert dx.source == str(log_path)
 
 
+def test_big_log_fast_path_reads_the_monitors_log_as_the_line_reader_does(log_path, monkeypatch):
+    from lossdoctor.readers import jsonl
+
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = data()
+    with watch(model, opt, log_path, detail="full", alerts=False) as mon:
+        _loop(model, opt, mon, 30, x, y, val_loss=lambda s: 1.5 - 0.01 * s)
+    monkeypatch.setattr(jsonl, "ARROW_MIN_BYTES", 0)
+    fast = jsonl._read_arrow(log_path)
+    assert fast is not None
+    monkeypatch.setattr(jsonl, "_read_arrow", lambda p: None)
+    slow = lossdoctor.read(log_path)
+    assert sorted(fast.series) == sorted(slow.series)
+    for k, s in slow.series.items():
+        assert np.array_equal(fast.series[k].steps, s.steps)
+        assert np.array_equal(fast.series[k].values, s.values, equal_nan=True), k
+    assert fast.hparams == slow.hparams and fast.meta == slow.meta
+
+
 def test_cli_diagnoses_the_log(log_path):
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
