@@ -147,9 +147,9 @@ def _read_arrow(path: Path) -> Run | None:
     """The fast path for big, clean logs such as the monitor's own: pyarrow's JSON reader
     (C++, several times faster than decoding line by line). It takes only files whose metric
     records are flat numbers, one step column at most, and whose other records are typed
-    (a header, events); anything else (bad or cut-off lines, NaN literals, nested metrics,
-    text values, several step columns) returns ``None`` and the line reader, with all its
-    warnings, takes over."""
+    (a header, events); anything else (bad or cut-off lines, nested metrics, text values,
+    metrics tagged with a type, several step columns) returns ``None`` and the line reader,
+    with all its warnings, takes over."""
     try:
         if path.stat().st_size < ARROW_MIN_BYTES:
             return None
