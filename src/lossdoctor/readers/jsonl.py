@@ -166,7 +166,7 @@ def _read_arrow(path: Path) -> Run | None:
         kind = table.column("type")
         if not pa.types.is_string(kind.type):
             return None
-        typed = np.asarray(kind.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        typed = _valid(kind)
         kinds = set(kind.drop_null().unique().to_pylist())
         if not kinds <= NON_METRIC_TYPES:
             return None  # metrics tagged with a type: the line reader knows them
@@ -183,7 +183,7 @@ def _read_arrow(path: Path) -> Run | None:
             other.append(name)
     untyped = ~typed if typed is not None else None
     for name in other:  # text, lists, objects: allowed on typed records (the header) only
-        valid = np.asarray(table.column(name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        valid = _valid(table.column(name))
         if untyped is None or (valid & untyped).any():
             return None
     step_cols = [n for n in numeric if n.lower() in _STEP_RANK]
@@ -200,7 +200,7 @@ def _read_arrow(path: Path) -> Run | None:
 
     def floats(name: str) -> tuple[np.ndarray, np.ndarray]:
         col = table.column(name).cast(pa.float64(), safe=False)
-        valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[rows]
+        valid = _valid(col)[rows]
         vals = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)[rows]
         return vals, valid
 
@@ -236,6 +236,11 @@ def _read_arrow(path: Path) -> Run | None:
     meta["records"] = n
     return series_to_run(path, raw_series, FORMAT, hparams=acc.hparams, warnings=warnings,
                          step_unit=step_unit, meta=meta)
+
+
+def _valid(col) -> np.ndarray:
+    """Which rows of an Arrow column hold a value (not null)."""
+    return np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _records_at(path: Path, rows: np.ndarray) -> list[dict]:
