@@ -180,9 +180,45 @@ def test_no_loss_is_a_clear_error():
         lossdoctor.diagnose(run)
 
 
-def test_too_short_runs_get_a_warning_not_a_verdict():
+def test_too_short_runs_are_inconclusive_not_healthy():
+    # regression: "only 2 finite loss points" used to be `healthy`, exit 0
     dx = lossdoctor.diagnose(make_run([2.3, 2.2]))
-    assert dx.healthy and any("too short" in w for w in dx.warnings)
+    assert dx.healthy is None and "only 2 finite loss points" in dx.inconclusive
+    d = dx.to_dict()
+    assert d["healthy"] is None and d["inconclusive"] == dx.inconclusive
+
+
+def test_few_points_do_not_make_a_shape():
+    # regression: an HF checkpoint's 5 logged points were called stagnation
+    dx = lossdoctor.diagnose(make_run([3.30, 3.21, 3.12, 3.09, 3.05]))
+    assert dx.healthy is None and not dx.symptoms and "only 5" in dx.inconclusive
+
+
+def test_a_run_stopped_early_in_its_own_schedule_says_how_far_it_got():
+    # regression: step 2,500 of max_steps=22486 was judged as if the run had ended
+    run = make_run(3.3 - 0.02 * np.log1p(T), hparams={"max_steps": 22486})
+    run = lossdoctor.Run(run.source, {"loss": lossdoctor.Series("loss", run.loss.steps * 1.25, run.loss.values)},
+                         run.hparams, run.meta)
+    dx = lossdoctor.diagnose(run)
+    assert dx.healthy is None and "planned 22,486" in dx.inconclusive and "% done" in dx.inconclusive
+    assert not any(s.id in ("stagnation", "slow_convergence") for s in dx.symptoms)
+
+
+def test_nan_is_reported_however_short_the_log():
+    dx = lossdoctor.diagnose(make_run([2.3, 5.0, float("nan")]))
+    assert dx.healthy is False and dx.symptom("nan_inf") is not None
+
+
+def test_a_red_flag_lr_is_never_healthy():
+    # regression: AdamW at lr 5.0 with a quiet-looking curve was `healthy`, exit 0
+    dx = lossdoctor.diagnose(make_run(healthy(), hparams={"optimizer": "adamw", "lr": 5.0}))
+    assert dx.healthy is None and "500x the top" in dx.inconclusive
+
+
+def test_constant_negative_loss_is_stagnation_like_zero_or_one():
+    for level in (-5.0, 0.0, 1.0):
+        dx = lossdoctor.diagnose(make_run(np.full(300, level)))
+        assert dx.symptom("stagnation") is not None, level
 
 
 def test_loss_misuse_knows_the_floor_of_each_loss():

@@ -1,7 +1,8 @@
 """The ``lossdoctor`` command: parse, call the library, render, exit with a meaningful code.
 
 Exit codes: 0 every run is healthy, 1 symptoms were found in at least one run, 2 the input
-could not be read (or the command was used wrongly). Errors are one line on stderr,
+could not be read (or the command was used wrongly), 3 no symptoms but at least one run could not
+be judged (too few points, stopped early in its own schedule, a red flag in its hyper-parameters). Errors are one line on stderr,
 ``lossdoctor: error: <message>``, never a traceback (``--debug`` shows it).
 
 Start-up time is part of the interface (``lossdoctor diagnose big.csv`` should take well under
@@ -23,6 +24,7 @@ PROG = "lossdoctor"
 EXIT_HEALTHY = 0
 EXIT_SYMPTOMS = 1
 EXIT_ERROR = 2
+EXIT_INCONCLUSIVE = 3  # the log cannot be judged (too short, stopped early, a red flag)
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
 MIN_WIDTH = 40  # narrower than this the causes table cannot hold a readable evidence column
 
@@ -58,7 +60,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     diagnoses = lossdoctor.diagnose_all(args.path)
     if not diagnoses:
         raise lossdoctor.LogError(f"{args.path}: no training runs found")
-    code = EXIT_HEALTHY if all(dx.healthy for dx in diagnoses) else EXIT_SYMPTOMS
+    code = exit_code(diagnoses)
     if args.json:
         try:
             _write(_to_json(diagnoses) + "\n")
@@ -76,6 +78,15 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         except _PipeClosed:
             pass  # the diagnosis is made: its exit code still tells a `set -o pipefail` shell
     return code
+
+
+def exit_code(diagnoses) -> int:
+    """1 when any run shows symptoms, else 3 when any could not be judged, else 0."""
+    if any(dx.healthy is False for dx in diagnoses):
+        return EXIT_SYMPTOMS
+    if any(dx.healthy is None for dx in diagnoses):
+        return EXIT_INCONCLUSIVE
+    return EXIT_HEALTHY
 
 
 def _to_json(diagnoses) -> str:
@@ -266,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Tells you why your neural network's training loss behaves strangely, "
                     "and how to fix it.",
-        epilog="exit codes: 0 healthy, 1 symptoms found, 2 unreadable input or usage error",
+        epilog="exit codes: 0 healthy, 1 symptoms found, 2 unreadable input or usage error, "
+               "3 inconclusive (too short to judge, stopped early, a red flag)",
     )
     from . import __version__
 

@@ -117,13 +117,18 @@ class Cause:
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """What a run shows and why. ``healthy`` is ``True``, ``False`` (symptoms found) or ``None``
+    when the log cannot be judged; ``inconclusive`` then says why in one line (too few points, a
+    run stopped early in its own schedule, a red flag in the hyper-parameters)."""
+
     source: str
-    healthy: bool
+    healthy: bool | None
     symptoms: tuple[Symptom, ...]
     causes: tuple[Cause, ...]
     missing: tuple[str, ...] = ()  # evidence that was not logged and what to log to decide
     warnings: tuple[str, ...] = ()
     run: Run | None = field(default=None, repr=False, compare=False)
+    inconclusive: str | None = None
 
     @property
     def likely(self) -> tuple[Cause, ...]:
@@ -143,6 +148,8 @@ class Diagnosis:
             "symptoms": [s.to_dict() for s in self.symptoms],
             "causes": [c.to_dict() for c in self.causes],
         }
+        if self.inconclusive:
+            d["inconclusive"] = self.inconclusive
         if self.missing:
             d["missing_evidence"] = list(self.missing)
         if self.warnings:

@@ -1,8 +1,9 @@
 """``divergence``: the loss grows without bound.
 
-Recognised when the loss ends at least :data:`FACTOR` times above its lowest level and
-back above where it started (or still climbing steeply), or when it turns non-finite after
-rising. Judged on bin medians, so mini-batch noise and lone spikes do not count.
+Recognised when the loss ends at least :data:`FACTOR` times above its lowest level, by at least
+:data:`MIN_RISE` of its start, and back above where it started (or still climbing steeply over the
+last fifth, by that much again), or
+when it turns non-finite after rising. Judged on bin medians, so mini-batch noise and lone spikes do not count.
 Known false positives: losses that legitimately grow (a GAN's generator loss, a
 negative log-likelihood with a learned variance) look the same.
 """
@@ -17,8 +18,11 @@ from .curve import fmt, fmt_step
 ID = "divergence"
 #: End level / lowest level that counts as growth "without bound" (a doubling is far beyond noise).
 FACTOR = 2.0
-#: Or: still rising by this factor over the last 20% of the run.
+#: Or: still rising by this factor over the last 20% of the run...
 TAIL_RISE = 1.3
+#: ...by at least this share of the start level above the low (a loss that fell to 1e-6 and
+#: wobbles up to 1e-5 has multiplied, but not grown: it is still at ~0).
+MIN_RISE = 0.1
 
 
 def detect(cx) -> Symptom | None:
@@ -37,7 +41,9 @@ def detect(cx) -> Symptom | None:
         grown = 1 + (end - low) / c.scale
         rising_tail = end - tail0 >= (TAIL_RISE - 1) * c.scale
     nonfinite_after_rise = c.first_bad_step is not None and float(np.max(ys[i_low:])) >= FACTOR * low > 0
-    ok = (grown >= FACTOR and (end >= 0.9 * start or rising_tail)) or nonfinite_after_rise
+    size = MIN_RISE * max(abs(start), c.scale)
+    rising_tail = rising_tail and end - tail0 >= size
+    ok = (grown >= FACTOR and end - low >= size and (end >= 0.9 * start or rising_tail)) or nonfinite_after_rise
     if not ok:
         return None
     conf = float(np.clip(0.6 + 0.4 * np.log(max(grown, 1.0) / FACTOR) / np.log(4), 0.6, 1.0))

@@ -3,7 +3,8 @@
 
 Training loss has done 90% of its drop at step ``a``; validation loss does half of its
 eventual drop (at least :data:`MIN_VAL_DROP` of its start) only at step ``b``; the lag ``b - a`` is
-at least :data:`MIN_LAG` of the run.
+at least :data:`MIN_LAG` of the run, and half-way through it validation has done less than
+:data:`STUCK` of its drop (it sat, then fell). Needs :data:`MIN_VAL_POINTS` validation points.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from .curve import fmt_step
 ID = "generalization_delay"
 MIN_LAG = 0.3
 MIN_VAL_DROP = 0.2
+#: Half-way through the lag, validation must still be stuck: under this share of its drop done.
+#: A validation loss that falls steadily (slower than training, as in most fine-tunes) is no
+#: delay; grokking sits flat, then falls.
+STUCK = 0.2
+#: Validation points needed to tell "flat, then a fall" from a steady decline.
+MIN_VAL_POINTS = 8
 
 
 def _first_step_below(c, level: float) -> float | None:
@@ -25,7 +32,7 @@ def _first_step_below(c, level: float) -> float | None:
 
 def detect(cx) -> Symptom | None:
     v, t = cx.val, cx.loss
-    if v is None or t.start <= t.end:
+    if v is None or t.start <= t.end or v.n < MIN_VAL_POINTS:
         return None
     vdrop = v.start - v.low
     if vdrop < MIN_VAL_DROP * abs(v.start):
@@ -37,6 +44,10 @@ def detect(cx) -> Symptom | None:
     span = max(t.last_step - t.first_step, 1e-12)
     lag = (b - a) / span
     if lag < MIN_LAG:
+        return None
+    mid = a + 0.5 * (b - a)
+    done_mid = (v.start - float(np.interp(mid, v.bin_steps, v.ys))) / vdrop
+    if done_mid >= STUCK:
         return None
     return Symptom(ID, a, b, float(np.clip(0.5 + lag, 0.5, 0.95)),
                    f"training loss was near its final level by step {fmt_step(a)}, but validation loss "

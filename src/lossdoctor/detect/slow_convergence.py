@@ -1,14 +1,22 @@
 """``slow_convergence``: the loss falls steadily but far too slowly; the run ends far from
 converged.
 
-A healthy loss does most of its falling early: for ``exp(-t/tau)`` with ``tau`` a fifth of
-the run, the second half falls 8% as much as the first. Slow runs fall almost linearly; at
-:data:`HALF_RATIO` = 0.38 an exponential fall has ``tau`` over half the run and more than 14% of
-its way still to go at the end (and its last fifth brings 8% of the drop so far).
-Recognised when the second half falls at least :data:`HALF_RATIO` as much as the first, the
-last fifth still does :data:`LAST_SHARE` of the total drop, and that late fall is spread out
-(no single tenth of the run holds :data:`MAX_WINDOW_SHARE` of the second half's fall: a
-step-decay schedule's late drop is not slowness).
+The smoothed curve is fitted with ``a + b exp(-t / tau)`` (``t`` the position in the run, 0..1;
+``tau`` on a grid, ``a`` and ``b`` by least squares). A healthy loss does most of its falling
+early (``tau`` a fifth of the run or less: what is left to fall at the end is ~1% of what it
+fell); a slow one falls almost linearly (``tau`` of the order of the run or more). The fit's
+*remaining share*, ``1 / (exp(1/tau) - 1)``, is how much the loss would still fall after the end,
+relative to how far it fell in the run. Recognised when
+
+* the remaining share is at least :data:`REMAINING` and the fit explains the curve (R² at least
+  :data:`MIN_R2`),
+* the fitted last fifth of the run still brings :data:`LAST_SHARE` of the drop (and the raw
+  levels fall too, by :data:`RAW_NOISE_K` noise units), and that late fall is spread out (no tenth of the second half holds :data:`MAX_WINDOW_SHARE` of it:
+  a step-decay schedule's late drop is not slowness);
+
+or, for a classifier of known C, when the loss ends above chance level ln(C) and is still falling.
+Judged on the fit, not on two or three points, so a converged run logged once an epoch (a few
+dozen points) and the same run logged every step read alike.
 """
 
 from __future__ import annotations
@@ -19,15 +27,41 @@ from ..core import Symptom
 from .curve import fmt
 
 ID = "slow_convergence"
-HALF_RATIO = 0.38
-LAST_SHARE = 0.065
+#: The loss would still fall at least this share of its fall so far (tau >= ~0.6 of the run).
+REMAINING = 0.25
+MIN_R2 = 0.8
+LAST_SHARE = 0.06
 MAX_WINDOW_SHARE = 0.6
 NOISE_K = 4.0
+#: The raw late fall (two levels read off the curve) must at least clear this much noise.
+RAW_NOISE_K = 1.5
 #: A classifier still above chance level ln(C) at the end, and still falling (this share of the drop
 #: in the last fifth), is far from converged whatever the curve's shape.
 CHANCE_LAST_SHARE = 0.03
 #: Total drop below this share of the start level is stagnation's business, not ours.
 MIN_DROP = 0.02
+#: Time constants tried, as shares of the run.
+TAUS = np.logspace(-2, 1.5, 48)
+
+
+def fit(pos: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, float]:
+    """``(tau, a, b, r2)`` of the best ``a + b exp(-pos / tau)`` on the grid :data:`TAUS`."""
+    E = np.exp(-pos[None, :] / TAUS[:, None])  # (taus, points)
+    n = pos.size
+    e_mean = E.mean(axis=1)
+    y_mean = float(ys.mean())
+    cov = (E * ys[None, :]).mean(axis=1) - e_mean * y_mean
+    var = (E * E).mean(axis=1) - e_mean ** 2
+    b = np.where(var > 1e-15, cov / np.maximum(var, 1e-15), 0.0)
+    a = y_mean - b * e_mean
+    sse = ((a[:, None] + b[:, None] * E - ys[None, :]) ** 2).sum(axis=1)
+    k = int(np.argmin(sse))
+    sst = float(((ys - y_mean) ** 2).sum()) or 1e-30
+    return float(TAUS[k]), float(a[k]), float(b[k]), 1.0 - float(sse[k]) / sst if n > 2 else 0.0
+
+
+def remaining(tau: float) -> float:
+    return float(1.0 / np.expm1(1.0 / tau))
 
 
 def detect(cx) -> Symptom | None:
@@ -36,26 +70,34 @@ def detect(cx) -> Symptom | None:
     if ys.size < 6:
         return None
     at = lambda p: float(ys[c.index_of_pos(p)])  # noqa: E731
-    y0, yh, y8, y1 = c.start, at(0.5), at(0.8), c.end
+    y0, y8, y1 = c.start, at(0.8), c.end
     total = y0 - y1
-    d1, d2, dl = y0 - yh, yh - y1, y8 - y1
-    if total <= max(NOISE_K * c.level_noise, MIN_DROP * abs(y0)) or d1 <= 0:
+    dl = y8 - y1
+    if total <= max(NOISE_K * c.level_noise, MIN_DROP * abs(y0)):
         return None
     ch = cx.chance
     above_chance = ch is not None and y1 > ch and dl >= CHANCE_LAST_SHARE * total and dl >= NOISE_K * c.level_noise
-    if not above_chance and (d2 < HALF_RATIO * d1 or dl < LAST_SHARE * total or dl < NOISE_K * c.level_noise):
+    tau, a, b, r2 = fit(pos, ys)
+    rem = remaining(tau) if b > 0 else 0.0
+    # the late fall read off the fit (which pools every point) and checked against the raw levels
+    fit_total = b * (1 - np.exp(-1 / tau))
+    fit_late = b * (np.exp(-0.8 / tau) - np.exp(-1 / tau))
+    slow = (rem >= REMAINING and r2 >= MIN_R2 and fit_late >= LAST_SHARE * fit_total
+            and dl >= RAW_NOISE_K * c.level_noise)
+    if not (slow or above_chance):
         return None
     second = pos >= 0.5
     yy, pp = ys[second], pos[second]
-    j = np.searchsorted(pp, pp + 0.1)
-    j = np.minimum(j, yy.size - 1)
+    d2 = float(yy[0] - yy[-1]) if yy.size else 0.0
+    j = np.minimum(np.searchsorted(pp, pp + 0.1), yy.size - 1)
     biggest = float(np.max(yy - yy[j])) if yy.size > 1 else 0.0
     if d2 > 0 and biggest > MAX_WINDOW_SHARE * d2 and not above_chance:
         return None
-    ratio = d2 / d1
-    conf = float(np.clip(0.5 + 0.3 * (ratio - HALF_RATIO) + dl / total, 0.5, 0.95))
+    conf = float(np.clip(0.5 + 0.2 * min(rem, 2.0) + dl / total, 0.5, 0.95))
+    why = (f"a fit a + b·exp(-t/τ) gives τ = {tau:.2g} of the run: it would still fall about "
+           f"{100 * min(rem, 9.99):.0f}% of its fall so far" if slow else
+           f"it ends above chance level ln(C) = {fmt(ch)}")
     return Symptom(ID, c.first_step, c.last_step, conf,
                    f"loss fell steadily from {fmt(y0)} to {fmt(y1)} and was still falling at the end: "
-                   f"the last 20% of the run brought {100 * dl / total:.0f}% of the drop "
-                   f"(second half / first half = {ratio:.2f})",
-                   {"half_ratio": ratio, "last_share": dl / total})
+                   f"the last 20% of the run brought {100 * dl / total:.0f}% of the drop; {why}",
+                   {"tau": tau, "remaining": rem, "r2": r2, "last_share": dl / total})

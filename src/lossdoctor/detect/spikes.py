@@ -1,6 +1,7 @@
 """``spikes``: isolated sudden jumps of the loss, after which it recovers.
 
-A spike is a point far above the loss's running level, by all of: :data:`SIGMA_K` noise units
+A spike is a point far above the loss's running level before it (causal: the median of the
+points before it, or of the bin before; never the points after), by all of: :data:`SIGMA_K` noise units
 (in log space for positive losses, whose mini-batch noise is multiplicative), :data:`RANGE_FRAC`
 of the curve's range and :data:`LEVEL_FRAC` of the level. The range term keeps the heavy tail
 of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from counting.
@@ -19,8 +20,10 @@ SIGMA_K = 8.0
 RANGE_FRAC = 0.25
 LEVEL_FRAC = 0.5
 MAX_SHARE = 0.05
-#: Window of the running median for per-point (epoch-level) curves.
+#: Window of the causal running median for per-point (epoch-level) curves.
 WINDOW = 5
+#: The first share of the run is its warm-up: no past to judge a point against.
+WARMUP = 0.02
 MEAN_ABS_SIGMA = 1.2533
 
 
@@ -44,6 +47,22 @@ def _local_sigma(dev: np.ndarray, m: int) -> np.ndarray:
     return MAD_SIGMA * np.median(np.abs(win - med[:, None]), axis=1)
 
 
+def _causal_median(v: np.ndarray, w: int) -> np.ndarray:
+    """Median of the ``w`` points before each point (the first ``w`` get the first point's
+    neighbourhood): a spike is judged against what came before it, never what follows (a loss
+    falling fast from 10.8 is above its own future, not a spike)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    out = np.empty_like(v)
+    if v.size <= w:
+        out[:] = np.median(v)
+        return out
+    past = np.median(sliding_window_view(v[:-1], w), axis=1)  # past[i] = median(v[i:i+w])
+    out[w:] = past
+    out[:w] = past[0]
+    return out
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     if c.n < 2 * WINDOW:
@@ -51,11 +70,12 @@ def detect(cx) -> Symptom | None:
     m = c.per_bin
     if m == 1:
         v, st = c.values, c.steps
-        base = running_median(v, WINDOW)
+        base = _causal_median(v, WINDOW)
     else:
         head = c.n - (c.n // m) * m
         v, st = c.values[head:], c.steps[head:]
-        base = np.repeat(c.y, m)
+        # the level of the bin before (the first bin: its own), so a point is compared with the past
+        base = np.repeat(np.concatenate([c.y[:1], c.y[:-1]]), m)
     positive = c.low > 0 and float(v.min()) > 0
     # the noise is measured around the smoothed curve (a bin's own median sits on its noisiest
     # point when the bin holds 3 or 5 of them); per-bin values are transformed before repeating
@@ -70,9 +90,8 @@ def detect(cx) -> Symptom | None:
     rng = c.high - c.low
     jump = v - base
     hit = (dev > SIGMA_K * sigma) & (jump > RANGE_FRAC * rng) & (jump > LEVEL_FRAC * np.abs(base))
-    if m == 1:  # the edges have no neighbours on one side: a fast first fall is not a spike
-        hit[: WINDOW // 2] = False
-        hit[-(WINDOW // 2):] = False
+    # warm-up: the first points have too little past to judge them against
+    hit[: max(WINDOW if m == 1 else m, int(WARMUP * v.size))] = False
     n_hit = int(hit.sum())
     if n_hit == 0 or n_hit > MAX_SHARE * v.size:
         return None

@@ -51,8 +51,8 @@ def detect(cx) -> Symptom | None:
     c = cx.loss
     start = c.start
     best = c.best
-    if c.end > start * (1 + 2 * MAX_REL_IMPROVEMENT):
-        return None  # it left its start, upwards: divergence's business
+    if c.end > start + 2 * MAX_REL_IMPROVEMENT * abs(start):
+        return None  # it left its start, upwards: divergence's business (negative losses too)
     gain = start - best
     rel = gain / max(abs(start), 1e-12)
     unit = cx.run.meta.get("step_unit", "step")

@@ -13,6 +13,17 @@ from .rules import RULES
 CAP_UNFIT = 0.5
 #: Runs shorter than this cannot show a shape; they get a warning instead of a verdict.
 MIN_POINTS = 4
+#: Shapes judged against the length and course of the whole run: a log with fewer points than
+#: SHAPE_POINTS, or one that stops before EARLY_SHARE of the run's own planned length (its
+#: max_steps or epochs), cannot show them. NaN, divergence, oscillation on many points, spikes and
+#: overfitting can be seen in any stretch of a run.
+RUN_SHAPES = ("stagnation", "plateau_then_drop", "slow_convergence", "generalization_delay")
+SHORT_SHAPES = RUN_SHAPES + ("oscillation", "spikes")
+SHAPE_POINTS = 8
+EARLY_SHARE = 0.3
+#: An lr this many times the top of its optimizer's usual range is a red flag even when the
+#: curve shows nothing: the run is never called healthy.
+RED_FLAG_LR = 30.0
 
 
 def run_diagnosis(run: Run) -> Diagnosis:
@@ -22,9 +33,22 @@ def run_diagnosis(run: Run) -> Diagnosis:
     cx = Context(run)
     symptoms = detect(run, cx)
     warnings = list(run.warnings)
-    if not cx.usable:
-        warnings.append(f"only {cx.loss.n if cx.loss else 0} finite loss point(s): too short to judge the "
-                        f"curve's shape")
+    n = cx.loss.n if cx.loss else 0
+    why, dropped = [], []
+    if n < SHAPE_POINTS:
+        dropped = [s.id for s in symptoms if s.id in SHORT_SHAPES]
+        why.append(f"only {n} finite loss point{'s' if n != 1 else ''}")
+    progress = _progress(run, cx)
+    if progress is not None:
+        done, last, planned, unit = progress
+        dropped += [s.id for s in symptoms if s.id in RUN_SHAPES and s.id not in dropped]
+        why.append(f"the log ends at {unit} {last:,.0f} of the run's planned {planned:,.0f} ({done:.0%} done)")
+    symptoms = [s for s in symptoms if s.id not in dropped]
+    inconclusive = None
+    if why:
+        inconclusive = (" and ".join(why) + (": too early to judge the curve's shape" if progress else
+                                             ": too few to judge the curve's shape")
+                        + (f" ({', '.join(dropped)} not judged)" if dropped else ""))
     healthy = not symptoms
     ev = Evidence(run, cx, symptoms)
     causes, needs = [], []
@@ -45,8 +69,44 @@ def run_diagnosis(run: Run) -> Diagnosis:
     needs.sort(key=lambda n: n.startswith("or run"))  # what to log first, then what to rerun
     order = {"confirmed": 0, "likely": 1, "possible": 2, "unlikely": 3, "ruled_out": 4}
     causes.sort(key=lambda c: (-c.score, order[c.verdict], c.id))
+    if healthy and inconclusive is None:
+        inconclusive = _red_flag(ev)
+    if healthy and inconclusive is not None:
+        return Diagnosis(run.source, None, tuple(symptoms), tuple(causes), tuple(needs), tuple(warnings), run,
+                         inconclusive=inconclusive)
+    if inconclusive is not None:  # symptoms were seen all the same: say what could not be judged
+        warnings.append(inconclusive)
     return Diagnosis(run.source, healthy, tuple(symptoms), tuple(causes), tuple(needs),
                      tuple(warnings), run)
+
+
+def _progress(run: Run, cx: Context) -> tuple[float, float, float, str] | None:
+    """(share done, last logged step, planned steps, unit) when the log stops before
+    :data:`EARLY_SHARE` of the length its own hyper-parameters plan (``max_steps``, or ``epochs``
+    for a log counted in epochs); ``None`` otherwise, and always for a live run (a monitor in
+    progress judges the run so far)."""
+    if run.meta.get("format") == "live" or cx.loss is None or not cx.loss.n:
+        return None
+    unit = run.meta.get("step_unit", "step")
+    key = "epochs" if unit == "epoch" else "max_steps"
+    planned = run.meta.get("max_steps") if unit != "epoch" else None
+    planned = planned if isinstance(planned, (int, float)) and not isinstance(planned, bool) else run.hparams.get(key)
+    if isinstance(planned, bool) or not isinstance(planned, (int, float)) or planned <= 0:
+        return None
+    last = float(cx.loss.last_step)
+    done = (last + (1 if unit != "epoch" else 0)) / float(planned)  # steps count from 0
+    return (done, last, float(planned), unit) if done < EARLY_SHARE else None
+
+
+def _red_flag(ev: Evidence) -> str | None:
+    """Why a run whose curve shows nothing is still not healthy, if it is not."""
+    if ev.lr_eff is None or not ev.lr_high:
+        return None
+    top = ev.lr_bounds[1]
+    if ev.lr_eff >= RED_FLAG_LR * top:
+        return (f"no symptom in the curve, but the lr {ev.lr_text} is {ev.lr_eff / top:.0f}x the top of the usual "
+                f"range for {ev.optimizer or 'any optimizer'} ({top:g}): check it before trusting this run")
+    return None
 
 
 def _base(mod, ev: Evidence) -> Finding:

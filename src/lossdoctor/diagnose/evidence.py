@@ -184,8 +184,10 @@ class Evidence:
 
     @cached_property
     def loss0(self) -> float | None:
+        """The first finite loss the log holds, as written (a later jump must not pass for the
+        starting loss)."""
         s = self.series(S.LOSS)
-        return float(np.median(s.values[:3])) if s is not None else None
+        return float(s.values[0]) if s is not None else None
 
     @cached_property
     def plateau_level(self) -> float | None:

@@ -139,6 +139,9 @@ def _render_one(dx: Diagnosis, console: Console, g: _Glyphs) -> None:
     console.print(_heading("Symptoms", f"{len(dx.symptoms)} found" if dx.symptoms else None))
     if dx.symptoms:
         console.print(_indent(_symptoms(dx, g)))
+    elif dx.healthy is None:
+        console.print(_indent(Text(f"none seen, but {dx.inconclusive or 'the log cannot be judged'}",
+                                   style="yellow")))
     else:
         console.print(_indent(Text("none: the loss curve looks healthy", style="green")))
 
@@ -508,6 +511,8 @@ def _verdict(dx: Diagnosis, g: _Glyphs, hints: bool = True) -> Text:
     """``✘ symptoms → likely cause(s)``; ``hints`` points to the sections above."""
     if dx.healthy:
         return Text.assemble((f"{g.ok} healthy", "bold green"), ": no symptoms found")
+    if dx.healthy is None:
+        return Text.assemble(("? inconclusive", "bold yellow"), f": {dx.inconclusive or 'cannot be judged'}")
     t = Text()
     t.append(f"{g.fail} ", style="bold red")
     t.append(", ".join(s.id for s in dx.symptoms) or "symptoms found", style="bold red")
@@ -541,10 +546,12 @@ def _summary_table(dxs: Sequence[Diagnosis], g: _Glyphs) -> Table:
     for dx in dxs:
         if dx.healthy:
             result = Text("healthy", style="green")
+        elif dx.healthy is None:
+            result = Text("inconclusive", style="yellow")
         else:
             result = Text(", ".join(s.id for s in dx.symptoms) or "symptoms", style="red")
         likely = ", ".join(c.id for c in dx.likely)
-        if not likely and not dx.healthy:
+        if not likely and dx.healthy is False:
             n = sum(1 for c in dx.causes if c.verdict == "possible")
             likely = f"undecided ({n} possible)" if n else "-"
         table.add_row(Text(_name(dx)), result, Text(likely or "-"))

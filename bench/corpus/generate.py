@@ -1,0 +1,190 @@
+"""Regenerate the training corpus: draw recipes, train each (faulty runs also as a paired fixed
+run), label by intervention, and write every labelled run in every format the readers take.
+
+    python bench/corpus/generate.py                       # 900 recipes, all cores, ~/.cache/lossdoctor/corpus
+    python bench/corpus/generate.py --n 40 --out /tmp/c   # a small corpus
+    python bench/corpus/generate.py --only r0007 r0012    # replay some recipes
+
+Runs are cached: a recipe whose folder already holds its ``label.json`` (made from the same
+recipe) is not trained again, so an interrupted generation resumes where it stopped. The
+corpus lives outside git (hundreds of MB); ``manifest.jsonl`` in its folder lists every recipe
+with its split, label and files.
+
+Per labelled run, in ``<out>/<id>/``: ``run.jsonl`` (the monitor log: per-step internals),
+``run.csv``, ``training.log`` (Keras CSVLogger, per epoch), ``lightning/`` (CSVLogger +
+hparams.yaml), ``tensorboard/``, ``train.log`` (terminal text), ``trainer_state.json`` (HF); the
+loss-only formats are logged every ``recipe.log.every`` steps (or once an epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from corpus import recipes as R  # noqa: E402
+
+DEFAULT_OUT = Path(os.environ.get("LOSSDOCTOR_CORPUS", Path.home() / ".cache" / "lossdoctor" / "corpus"))
+DEFAULT_N = 900
+#: The loss-only formats and the file (or folder) each is written to.
+FORMATS = {"csv": "run.csv", "keras_csv": "training.log", "lightning": "lightning", "tensorboard": "tensorboard",
+           "text": "train.log", "trainer_state": "trainer_state.json"}
+MONITOR_FILE = "run.jsonl"
+
+
+def recipe_hash(recipe: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def one(recipe: dict[str, Any], out: str) -> dict[str, Any]:
+    """Train, label and write one recipe (in a worker process)."""
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.getLogger("lossdoctor").setLevel(logging.CRITICAL)
+    from corpus import label as L
+    from corpus import train as T
+
+    folder = Path(out) / recipe["id"]
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    entry: dict[str, Any] = {"id": recipe["id"], "hash": recipe_hash(recipe), "split": recipe["split"],
+                             "recipe": recipe}
+    try:
+        res = T.train(recipe, folder / MONITOR_FILE)
+        faulty = L.recording(res)
+        fixed = L.recording(T.train(R.apply_fix(recipe), monitor=False)) if recipe.get("fix") else None
+        entry.update(L.decide(recipe, faulty, fixed))
+        entry["alerts"] = [[a.step, a.symptom, a.likely_cause] for a in res.alerts]
+        entry["steps"] = len(res.rows)
+        entry["relabelled"] = entry["label"] == "healthy" and recipe.get("fault") is not None
+        if entry["label"] is not None:
+            entry["files"] = write_formats(res, folder, recipe)
+        else:
+            (folder / MONITOR_FILE).unlink(missing_ok=True)
+    except Exception as exc:  # a recipe that cannot train is dropped, with its reason
+        entry.update(label=None, symptoms=[], why=f"error: {type(exc).__name__}: {exc}"[:300])
+    entry["seconds"] = round(time.perf_counter() - t0, 2)
+    (folder / "label.json").write_text(json.dumps(entry, default=_plain))
+    return entry
+
+
+def write_formats(res, folder: Path, recipe: dict[str, Any]) -> dict[str, str]:
+    from lossdoctor.scenarios.recording import Recording
+
+    rec = Recording(hparams=dict(res.hparams), model=res.model, rows=res.rows,
+                    steps_per_epoch=res.steps_per_epoch, meta={"val_every": res.val_every})
+    every = recipe["log"]["every"]
+    stride = res.steps_per_epoch if every == "epoch" else int(every)
+    thin = rec.thin(max(2, -(-len(res.rows) // max(stride, 1)))) if stride > 1 else rec
+    files = {"monitor": MONITOR_FILE}
+    for fmt, name in FORMATS.items():
+        written = (rec if fmt == "keras_csv" else thin).write(folder / name, fmt)
+        files[fmt] = str(Path(written).relative_to(folder))
+    return files
+
+
+def _plain(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    return str(x)
+
+
+def cached(out: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
+    f = out / recipe["id"] / "label.json"
+    if not f.exists():
+        return None
+    try:
+        entry = json.loads(f.read_text())
+    except ValueError:
+        return None
+    return entry if entry.get("hash") == recipe_hash(recipe) else None
+
+
+def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str] | None = None,
+             quiet: bool = False) -> list[dict[str, Any]]:
+    out.mkdir(parents=True, exist_ok=True)
+    todo, done = [], []
+    for i in range(n):
+        r = R.make(i, master_seed)
+        if only and r["id"] not in only:
+            continue
+        hit = cached(out, r)
+        (done if hit is not None else todo).append(hit if hit is not None else r)
+    if not quiet:
+        print(f"corpus: {len(done)} cached, {len(todo)} to train with {jobs} worker(s) -> {out}", flush=True)
+    t0 = time.perf_counter()
+    counts: dict[str, int] = {}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = [pool.submit(one, r, str(out)) for r in todo]
+        for k, fut in enumerate(as_completed(futs), 1):
+            e = fut.result()
+            done.append(e)
+            lab = e.get("label") or "dropped"
+            counts[lab] = counts.get(lab, 0) + 1
+            if not quiet and (k % 10 == 0 or k == len(futs)):
+                el = time.perf_counter() - t0
+                print(f"  {k}/{len(futs)} trained in {el:.0f} s (eta {el / k * (len(futs) - k):.0f} s); "
+                      f"labelled {sum(v for c, v in counts.items() if c != 'dropped')}, dropped "
+                      f"{counts.get('dropped', 0)}", flush=True)
+    done.sort(key=lambda e: e["id"])
+    with (out / "manifest.jsonl").open("w") as f:
+        for e in done:
+            f.write(json.dumps({k: v for k, v in e.items()}, default=_plain) + "\n")
+    return done
+
+
+def load_manifest(out: Path = DEFAULT_OUT) -> list[dict[str, Any]]:
+    f = Path(out) / "manifest.jsonl"
+    if not f.exists():
+        raise FileNotFoundError(f"{f}: no corpus here; run python bench/corpus/generate.py --out {out}")
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+
+def summary(entries: list[dict[str, Any]]) -> str:
+    import collections
+
+    lines = []
+    by = collections.Counter((e["split"], e.get("label") or "dropped") for e in entries)
+    labels = sorted({e.get("label") or "dropped" for e in entries}, key=lambda x: (x == "dropped", x))
+    lines.append(f"{'label':<28} {'tune':>6} {'heldout':>8}")
+    for lab in labels:
+        lines.append(f"{lab:<28} {by[('tune', lab)]:>6} {by[('heldout', lab)]:>8}")
+    kept = [e for e in entries if e.get("label")]
+    lines.append(f"labelled runs: {len(kept)} of {len(entries)} recipes "
+                 f"({sum(e['split'] == 'heldout' for e in kept)} held out)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=DEFAULT_N, help=f"recipes to draw (default {DEFAULT_N})")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"corpus folder (default {DEFAULT_OUT})")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seed", type=int, default=0, help="master seed of the recipe draw")
+    ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
+    args = ap.parse_args(argv)
+    entries = generate(args.n, args.out, args.jobs, args.seed, args.only)
+    print(summary(entries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
