@@ -145,10 +145,25 @@ def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str]
                       f"labelled {sum(v for c, v in counts.items() if c != 'dropped')}, dropped "
                       f"{counts.get('dropped', 0)}", flush=True)
     done.sort(key=lambda e: e["id"])
-    with (out / "manifest.jsonl").open("w") as f:
-        for e in done:
-            f.write(json.dumps({k: v for k, v in e.items()}, default=_plain) + "\n")
+    write_manifest(out, done)
     return done
+
+
+def collect(out: Path) -> list[dict[str, Any]]:
+    """The entries of every run folder that holds a label (a generation still running, or cut short)."""
+    entries = []
+    for f in sorted(Path(out).glob("r*/label.json")):
+        try:
+            entries.append(json.loads(f.read_text()))
+        except ValueError:
+            continue
+    return entries
+
+
+def write_manifest(out: Path, entries: list[dict[str, Any]]) -> None:
+    with (Path(out) / "manifest.jsonl").open("w") as f:
+        for e in sorted(entries, key=lambda e: e["id"]):
+            f.write(json.dumps(e, default=_plain) + "\n")
 
 
 def load_manifest(out: Path = DEFAULT_OUT) -> list[dict[str, Any]]:
@@ -180,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0, help="master seed of the recipe draw")
     ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
+    ap.add_argument("--manifest", action="store_true",
+                    help="only rebuild manifest.jsonl from the runs already in --out (train nothing)")
     args = ap.parse_args(argv)
-    entries = generate(args.n, args.out, args.jobs, args.seed, args.only)
+    if args.manifest:
+        entries = collect(args.out)
+        write_manifest(args.out, entries)
+    else:
+        entries = generate(args.n, args.out, args.jobs, args.seed, args.only)
     print(summary(entries))
     return 0
 

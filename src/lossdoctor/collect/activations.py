@@ -11,7 +11,10 @@ pay nothing. Statistics stay on the device until the monitor pulls them with eve
   outputs in the flat tails, where the derivative is under ~2% of its peak.
 - ``act_std/<module>``: standard deviation of the output (the activation scale by depth).
 
-Only modules are seen: activations called as functions (``F.relu``) have no hook to attach to.
+- ``dead_frac/<layer>.input`` (every Linear and Conv layer but the first): share of its input
+  units that are exactly zero for every sample of the batch. This is where dead units land
+  whatever made them: a ReLU called as a function (``F.relu``, which has no module to hook) leaves
+  the same zeros at the next layer's input as ``nn.ReLU`` does.
 """
 
 from __future__ import annotations
@@ -31,7 +34,15 @@ SIGMOID_SATURATED = 0.01
 #: micro-batches): bounds the cost of one sample.
 MAX_CALLS = 16
 
-DEAD, SAT, OTHER = "dead", "sat", "other"
+DEAD, SAT, OTHER, DEAD_IN = "dead", "sat", "other", "dead_in"
+DENSE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def dense_inputs(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
+    """The Linear and Conv layers whose inputs come from inside the network (all but the first
+    registered: its input is the data)."""
+    layers = [(clean(n), m) for n, m in model.named_modules() if isinstance(m, DENSE)]
+    return layers[1:]
 
 
 def kind_of(m: nn.Module) -> str:
@@ -54,8 +65,9 @@ def _std(y: torch.Tensor) -> torch.Tensor:
 
 
 class ActivationProbe:
-    def __init__(self, modules: list[tuple[str, nn.Module]], on_error: Callable[[BaseException], None]):
-        self.modules = [(n, m, kind_of(m)) for n, m in modules]
+    def __init__(self, modules: list[tuple[str, nn.Module]], on_error: Callable[[BaseException], None],
+                 inputs: list[tuple[str, nn.Module]] = ()):
+        self.modules = [(n, m, kind_of(m)) for n, m in modules] + [(n, m, DEAD_IN) for n, m in inputs]
         self.on_error = on_error
         self._handles: list = []
         self._data: dict[int, list] = {}
@@ -69,7 +81,10 @@ class ActivationProbe:
             return
         self._data = {}
         for i, (_, m, kind) in enumerate(self.modules):
-            self._handles.append(m.register_forward_hook(self._make_hook(i, kind)))
+            if kind == DEAD_IN:
+                self._handles.append(m.register_forward_pre_hook(self._make_pre_hook(i)))
+            else:
+                self._handles.append(m.register_forward_hook(self._make_hook(i, kind)))
 
     def disarm(self) -> None:
         for h in self._handles:
@@ -87,7 +102,18 @@ class ActivationProbe:
             return None
         return hook
 
-    def _record(self, i: int, kind: str, output) -> None:
+    def _make_pre_hook(self, i: int):
+        def hook(module, inputs):
+            try:
+                if module.training and inputs:
+                    self._record(i, DEAD_IN, inputs[0], channels=not isinstance(module, nn.Linear))
+            except Exception as exc:
+                self.disarm()
+                self.on_error(exc)
+            return None
+        return hook
+
+    def _record(self, i: int, kind: str, output, channels: bool = False) -> None:
         # every op below runs on a detached tensor: no autograd graph, no torch.no_grad needed
         y = output[0] if isinstance(output, (tuple, list)) else output
         if not isinstance(y, torch.Tensor) or y.dim() < 2 or y.numel() < 2:
@@ -100,7 +126,16 @@ class ActivationProbe:
         if d[3] >= MAX_CALLS:
             return
         d[3] += 1
-        if kind == DEAD:
+        if kind == DEAD_IN:
+            # a unit is dead if it is exactly 0 for every sample (and position): its largest
+            # magnitude is 0. Units: channels of a conv's input, the last dimension of a Linear's
+            if channels and y.dim() >= 3:
+                peak = y.abs().amax(dim=(0, *range(2, y.dim())))
+            else:
+                peak = y.reshape(-1, y.shape[-1]).abs().amax(0)
+            count = (peak == 0).sum()
+            denom = peak.numel()
+        elif kind == DEAD:
             # a unit is alive if its largest output over the batch (and positions) is > 0: one
             # reduction pass, no boolean copy of the activations
             if y.dim() >= 4:

@@ -30,9 +30,9 @@ import torch
 from torch import nn
 
 from . import stats
-from .activations import DEAD, SAT, ActivationProbe
+from .activations import DEAD, DEAD_IN, SAT, ActivationProbe, dense_inputs
 from .dist import all_reduce_mean, rank_and_world
-from .introspect import activation_modules, build_header, is_decoupled, jsonable, trainable
+from .introspect import activation_modules, build_header, clean_name, is_decoupled, jsonable, trainable
 from .live import ALERT_ON, Alert, LiveDiagnosis, TrainingStopped, best_cause
 from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter
 
@@ -378,7 +378,8 @@ class Monitor:
                                        meta={"model": self.header["model"]}, check_every=check_every,
                                        alert_on=alert_on)
         self._probe = ActivationProbe(activation_modules(model),
-                                      on_error=lambda exc: self._degrade("activations", exc))
+                                      on_error=lambda exc: self._degrade("activations", exc),
+                                      inputs=dense_inputs(model, clean_name))
         self._handles = []
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_hook))
@@ -825,11 +826,17 @@ class Monitor:
     def _act_stats(self, rec: dict, act, p: _Puller) -> None:
         layout, refs = act
         vals = [p.get(x) for x in refs]
-        dead = units = sat = total = 0.0
+        dead = units = sat = total = dead_in = units_in = 0.0
         per: list[tuple[str, float]] = []
         stds: list[tuple[str, float]] = []
         for j, (name, kind, denom) in enumerate(layout):
             count, std = vals[2 * j], vals[2 * j + 1]
+            if kind == DEAD_IN:
+                if denom:
+                    per.append(("dead_frac/" + name + ".input", count / denom))
+                    dead_in += count
+                    units_in += denom
+                continue
             if kind == DEAD and denom:
                 per.append(("dead_frac/" + name, count / denom))
                 dead += count
@@ -841,6 +848,8 @@ class Monitor:
             stds.append(("act_std/" + name, std))
         if units:
             rec["dead_frac"] = dead / units
+        elif units_in and dead_in:  # no ReLU modules: dead units seen where they land
+            rec["dead_frac"] = dead_in / units_in
         if total:
             rec["saturation"] = sat / total
         rec.update(per)
@@ -918,9 +927,9 @@ class Monitor:
         act = r.get("act")
         if act:
             layout, refs = act
-            for j, (name, _, _) in enumerate(layout):
+            for j, (name, kind, _) in enumerate(layout):
                 if not _finite(p.get(refs[2 * j + 1])):
-                    return f"{name} (activation)"
+                    return f"{name} ({'input' if kind == DEAD_IN else 'activation'})"
         if rec["step"] == 0:
             for row in self.header["model"]["layers"]:
                 if isinstance(row.get("init_std"), str):

@@ -3,8 +3,11 @@ rules table judged against them and the run's internals."""
 
 from __future__ import annotations
 
-from ..core import Cause, Diagnosis, LogError, Run
+from dataclasses import dataclass
+
+from ..core import Cause, Diagnosis, LogError, Run, Symptom
 from ..detect import Context, detect
+from . import model
 from .evidence import Evidence
 from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
 from .rules import RULES
@@ -26,7 +29,26 @@ EARLY_SHARE = 0.3
 RED_FLAG_LR = 30.0
 
 
-def run_diagnosis(run: Run) -> Diagnosis:
+@dataclass
+class Assessment:
+    """Everything the rules found, before the verdicts: the symptoms, each cause's finding, and
+    what kept the curve from being judged."""
+
+    run: Run
+    cx: Context
+    ev: Evidence
+    symptoms: list[Symptom]
+    findings: dict[str, Finding]
+    warnings: list[str]
+    inconclusive: str | None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.symptoms
+
+
+def assess(run: Run) -> Assessment:
+    """Symptoms, then every cause of the rules table judged against them and the run's internals."""
     if run.loss is None:
         names = ", ".join(sorted(run.series)[:12]) or "none"
         raise LogError(f"{run.source}: no training loss found (series: {names})")
@@ -49,19 +71,33 @@ def run_diagnosis(run: Run) -> Diagnosis:
         inconclusive = (" and ".join(why) + (": too early to judge the curve's shape" if progress else
                                              ": too few to judge the curve's shape")
                         + (f" ({', '.join(dropped)} not judged)" if dropped else ""))
-    healthy = not symptoms
     ev = Evidence(run, cx, symptoms)
-    causes, needs = [], []
+    findings = {}
     for mod in RULES:
         f = _base(mod, ev)
         if cx.usable:
             mod.assess(ev, f)
-            if ev.symptoms and not any(s.id in mod.PRODUCES for s in ev.symptoms) and f.score > CAP_UNFIT:
+        findings[mod.ID] = f
+    return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive)
+
+
+def run_diagnosis(run: Run) -> Diagnosis:
+    a = assess(run)
+    healthy, ev, symptoms, warnings, inconclusive = a.healthy, a.ev, a.symptoms, a.warnings, a.inconclusive
+    scores = model.scores(a)  # None: no fitted weights, the rules' own weights decide
+    causes, needs = [], []
+    for mod in RULES:
+        f = a.findings[mod.ID]
+        fits = not ev.symptoms or any(s.id in mod.PRODUCES for s in ev.symptoms)
+        if scores is not None and not healthy:
+            score, verdict = model.verdict(scores[mod.ID], f, fits)
+        else:
+            if a.cx.usable and not fits and f.score > CAP_UNFIT:
                 # internals alone cannot make a cause likely that does not make this curve
                 f.score = CAP_UNFIT
                 f.note("but this cause does not make the curve this run shows")
-        verdict = f.verdict(healthy)
-        causes.append(Cause(mod.ID, verdict, f.final_score(healthy), tuple(f.evidence),
+            verdict, score = f.verdict(healthy), f.final_score(healthy)
+        causes.append(Cause(mod.ID, verdict, score, tuple(f.evidence),
                             (f.fix or mod.FIX) if verdict in ("likely", "possible", "confirmed") else "",
                             mod.TITLE))
         if verdict == "possible" and not healthy:

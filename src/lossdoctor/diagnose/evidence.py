@@ -48,21 +48,6 @@ def thin(s: Series, n: int = THIN_TO) -> Series:
 PERIOD_MAX_POINTS = 200_000
 
 
-def _dominant_period(x: np.ndarray) -> int | None:
-    """The lag (4 .. n/3) at which the detrended loss best correlates with itself."""
-    from ..detect.curve import running_median
-
-    n = x.size
-    r = x - running_median(x, 9)
-    r = r - r.mean()
-    f = np.fft.rfft(r, 2 * n)
-    ac = np.fft.irfft(f * np.conj(f))[: n // 3]
-    if ac[0] <= 0 or ac.size <= 5:
-        return None
-    lag = 4 + int(np.argmax(ac[4:] / np.arange(n - 4, n - ac.size, -1)))
-    return lag
-
-
 class Evidence:
     def __init__(self, run: Run, cx: Context, symptoms: list[Symptom]):
         self.run = run
@@ -190,6 +175,18 @@ class Evidence:
         return float(s.values[0]) if s is not None else None
 
     @cached_property
+    def early_jump(self) -> float:
+        """The highest raw loss in the first 10% of the run over the first loss (1.0 when it never
+        rose above it): a step that overshoots from the start throws the loss up at once, before
+        any smoothing could see it (2.3 -> 12.4 at step 1, then flat)."""
+        s = self.series(S.LOSS)
+        if s is None or len(s) < 2 or not s.values[0] > 0:
+            return 1.0
+        span = s.steps[-1] - s.steps[0]
+        early = s.values[s.steps <= s.steps[0] + 0.1 * span]
+        return float(max(early.max(), s.values[0]) / s.values[0])
+
+    @cached_property
     def plateau_level(self) -> float | None:
         ptd = self.sym("plateau_then_drop")
         if ptd is not None:
@@ -292,7 +289,9 @@ class Evidence:
         if s is None or len(s) < 40 or len(s) > PERIOD_MAX_POINTS or not np.all(np.diff(s.steps) == 1):
             return None
         x = s.values
-        period = self.steps_per_epoch or _dominant_period(x)
+        # only at the epoch length the log itself gives: a period guessed from the loss finds
+        # one in any run (two early spikes, or a healthy run's slow wiggles)
+        period = self.steps_per_epoch
         if period is None or period < 4 or len(s) < 3 * period:
             return None
         k = max(3, period // 4) | 1

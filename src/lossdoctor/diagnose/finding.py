@@ -24,16 +24,21 @@ class Finding:
     ruled_out: bool = False
     fix: str = ""
     decisive: bool = False  # some internal evidence spoke (not only the curve)
+    keys: dict[str, float] = field(default_factory=dict)  # rules that fired -> hand weight (signed)
 
-    def support(self, weight: float, line: str) -> None:
+    def support(self, key: str, weight: float, line: str) -> None:
+        """Evidence for the cause: ``key`` names the rule (the fitted model weighs it; ``weight``
+        is its hand-set weight, used where no fitted weight exists), ``line`` says it to a person."""
         self.score += weight
         self.evidence.append(line)
         self.decisive = True
+        self.keys[key] = weight
 
-    def against(self, weight: float, line: str) -> None:
+    def against(self, key: str, weight: float, line: str) -> None:
         self.score -= weight
         self.evidence.append(line)
         self.decisive = True
+        self.keys[key] = -weight
 
     def note(self, line: str) -> None:
         self.evidence.append(line)

@@ -31,13 +31,13 @@ def assess(ev, f) -> None:
             f.note(f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x ln({ev.n_classes}) = {g(ch)}, but the weights started at "
                    f"the default scale: the inputs or the loss wiring are the more likely culprits")
         elif l0 >= FAR * ch:
-            f.support(0.45, f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x the ln({ev.n_classes}) = {g(ch)} "
+            f.support("loss0_far_above", 0.45, f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x the ln({ev.n_classes}) = {g(ch)} "
                             f"of a freshly initialised classifier: the initial weights are too large")
         elif abs(l0 - ch) <= NEAR * ch:
-            f.against(0.3, f"loss at step 0 is {g(l0)}, the expected ln({ev.n_classes}) = {g(ch)}")
+            f.against("loss0_at_chance", 0.3, f"loss at step 0 is {g(l0)}, the expected ln({ev.n_classes}) = {g(ch)}")
     sat = ev.saturation
     if sat is not None and sat >= SATURATED:
-        f.support(0.2, f"{sat:.0%} of tanh/sigmoid units are saturated")
+        f.support("saturated", 0.2, f"{sat:.0%} of tanh/sigmoid units are saturated")
     init = ev.hp_float("init")
     if init is not None and init >= 1.0:
-        f.support(0.15, f"initial weight scale {g(init)} is large")
+        f.support("init_hparam_large", 0.15, f"initial weight scale {g(init)} is large")

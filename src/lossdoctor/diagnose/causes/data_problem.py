@@ -42,36 +42,36 @@ def assess(ev, f) -> None:
         ur = ev.update_ratio
         decayed = (ev.wd_share_peak or 0) >= 0.5 or (ev.weight_collapse or 1) <= 0.1
         if decayed:
-            f.against(0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
+            f.against("decayed_to_zero", 0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
         elif ur is not None and ur >= MOVING and not started_small(ev):
-            f.support(0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
+            f.support("moving_at_chance", 0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
                             f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")
         gs = ev.grad_stats
         if ev.cx.val is not None and ev.cx.val.end > ev.cx.val.start * 1.02:
-            f.support(0.15, "the validation loss rises while training sits at chance: memorising noise")
+            f.support("val_rises_at_chance", 0.15, "the validation loss rises while training sits at chance: memorising noise")
         if gs is not None and ur is None:
             f.need("update/weight ratio: weights that move while the loss stays at chance point to the labels")
     if ch and ev.loss0 is not None and ev.loss0 >= HUGE_FIRST * ch and ev.init_is_default:
-        f.support(0.35, f"the first loss is {g(ev.loss0)}, {ev.loss0 / ch:.0f}x ln({ev.n_classes}), with weights at the "
+        f.support("huge_first_loss", 0.35, f"the first loss is {g(ev.loss0)}, {ev.loss0 / ch:.0f}x ln({ev.n_classes}), with weights at the "
                         f"default initial scale: the inputs must be on a huge scale (not normalised?)")
     sat = ev.first_saturation
     if sat is not None and sat[0] >= SATURATED_INPUT and ev.init_is_default:
-        f.support(0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
+        f.support("first_layer_saturated", 0.35, f"{sat[0]:.0%} of the first activation layer ({sat[1]}) is saturated with default-scale "
                         f"weights: the inputs are too large (not normalised?)")
     ur = ev.update_ratio
     # (gradients piling up, never zeroed, make big steps too)
     if (ur is not None and ur >= BIG_STEPS_AT_LOW_LR and ev.optimizer == "sgd" and ev.lr_low and not piled_up(ev)
             and any(s in ev.ids for s in ("oscillation", "spikes", "divergence"))):
-        f.support(0.3, f"plain SGD at a small lr ({ev.lr_text}) still changes the weights by {g(ur)} of their "
+        f.support("big_steps_small_lr", 0.3, f"plain SGD at a small lr ({ev.lr_text}) still changes the weights by {g(ur)} of their "
                        f"norm per step (rule of thumb ~1e-3): the gradients are huge, as with inputs on a huge "
                        f"scale (not normalised?)")
     per = ev.epoch_periodicity
     if per is not None and per[0] >= PERIODIC:
-        f.support(0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation {per[0]:.2f}): "
+        f.support("epoch_periodic", 0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation {per[0]:.2f}): "
                        f"the batches come in the same order each time (not shuffled?)")
     r = ev.layer_grad_ratio
     if r is not None and r[0] >= INPUT_SCALE and ("oscillation" in ev.ids or "slow_convergence" in ev.ids):
-        f.support(0.3, f"the first layer gets {g(r[0])}x the gradient of the last: the inputs look unnormalised")
+        f.support("first_layer_grad_huge", 0.3, f"the first layer gets {g(r[0])}x the gradient of the last: the inputs look unnormalised")
     if ev.cx.val is not None and c is not None and ev.cx.val.end < 0.5 * c.end and ev.cx.val.n >= 4:
         f.note(f"validation loss ({g(ev.cx.val.end)}) far below training loss ({g(c.end)}): dropout at train time, "
                f"or validation data leaking from training?")

@@ -26,8 +26,8 @@ def assess(ev, f) -> None:
         return
     share, where = d
     if share >= DEAD:
-        f.support(0.45, f"{share:.0%} of ReLU units are dead in {where}")
+        f.support("dead_most", 0.45, f"{share:.0%} of ReLU units are dead in {where}")
     elif share >= SOME:
-        f.support(0.2, f"{share:.0%} of ReLU units are dead in {where}")
+        f.support("dead_some", 0.2, f"{share:.0%} of ReLU units are dead in {where}")
     elif share <= FEW:
-        f.against(0.3, f"only {share:.0%} of ReLU units are dead (worst: {where})")
+        f.against("dead_few", 0.3, f"only {share:.0%} of ReLU units are dead (worst: {where})")

@@ -27,17 +27,17 @@ def assess(ev, f) -> None:
     gs = ev.grad_stats
     raw = ev.run.get("grad_norm")
     if raw is not None and not np.isfinite(raw.values).all():
-        f.support(0.5, "the gradient norm became NaN/inf")
+        f.support("grad_nonfinite", 0.5, "the gradient norm became NaN/inf")
     if gs is None:
         if any(s in ev.ids for s in PRODUCES):
             f.need("gradient norm per step: exploding gradients show as norms that grow by orders of magnitude")
         return
     accum = ACCUMULATION[0] <= gs["exponent"] <= ACCUMULATION[1] and gs["r"] >= 0.9
     if gs["peak"] >= PEAK:
-        f.support(0.4, f"the gradient norm peaked at {gs['peak']:.0f}x its typical size")
+        f.support("grad_peak", 0.4, f"the gradient norm peaked at {gs['peak']:.0f}x its typical size")
     elif gs["growth"] >= GROWTH and not accum:
-        f.support(0.4, f"the gradient norm grew {g(gs['growth'])}x over the run")
+        f.support("grad_growth", 0.4, f"the gradient norm grew {g(gs['growth'])}x over the run")
     elif gs["peak"] < STABLE and gs["growth"] < STABLE:
-        f.against(0.3, f"the gradient norm stayed within {max(gs['peak'], gs['growth']):.1f}x of its median")
+        f.against("grad_stable", 0.3, f"the gradient norm stayed within {max(gs['peak'], gs['growth']):.1f}x of its median")
     if ev.lr_high and f.decisive:
-        f.against(0.15, f"the lr {ev.lr_text} is above the usual range: the bursts may be its doing")
+        f.against("lr_high_drives", 0.15, f"the lr {ev.lr_text} is above the usual range: the bursts may be its doing")

@@ -19,11 +19,11 @@ def assess(ev, f) -> None:
         if ev.cx.val is None:
             f.need("a validation loss: memorisation shows only as a gap between training and validation")
         return
-    f.support(0.3, f"validation loss turned up at step {o.start:.0f} while training loss kept falling: memorisation")
+    f.support("val_turned_up", 0.3, f"validation loss turned up at step {o.start:.0f} while training loss kept falling: memorisation")
     f.fix = f"stop at step {o.start:.0f} (the validation minimum) and add weight decay, dropout or augmentation"
     wd, dr = ev.hp_float("weight_decay"), ev.hp_float("dropout")
     if wd == 0 or dr == 0:
-        f.support(0.1, "no weight decay or dropout" if (wd or 0) == 0 and (dr or 0) == 0
+        f.support("no_regularizer", 0.1, "no weight decay or dropout" if (wd or 0) == 0 and (dr or 0) == 0
                   else f"weight_decay {g(wd or 0)}, dropout {g(dr or 0)}")
     elif wd is not None and wd >= 1e-2:
-        f.against(0.1, f"weight decay {g(wd)} is already substantial")
+        f.against("wd_substantial", 0.1, f"weight decay {g(wd)} is already substantial")

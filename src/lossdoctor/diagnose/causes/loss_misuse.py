@@ -56,9 +56,9 @@ def assess(ev, f) -> None:
     kind = _loss_kind(hp.get("loss", ""))
     if "softmax" in out_act and kind is not None:
         again = "applies log_softmax again" if kind == "ce" else "applies a sigmoid to probabilities"
-        f.support(0.45, f"the model ends in {out_act} and the loss is {ev.hp.get('loss')}, which {again}")
+        f.support("softmax_head", 0.45, f"the model ends in {out_act} and the loss is {ev.hp.get('loss')}, which {again}")
     elif ev.last_module and ev.last_module.lower() in ("linear", "conv1d", "conv2d") and "softmax" not in out_act:
-        f.against(0.3, f"the model ends in a {ev.last_module} layer: the loss gets raw logits")
+        f.against("linear_head", 0.3, f"the model ends in a {ev.last_module} layer: the loss gets raw logits")
     C = ev.n_classes
     c = ev.cx.loss
     if C and c is not None:
@@ -67,11 +67,11 @@ def assess(ev, f) -> None:
         for floor, what in cands:
             settled = float(np.mean(np.abs(c.ys[c.pos >= 1 - SETTLED] - floor) <= FLOOR_TOL * floor))
             if abs(best - floor) <= FLOOR_TOL * floor and settled >= 0.8:
-                f.support(0.4, f"the loss levels off at {g(best)} = {what}")
+                f.support("at_floor", 0.4, f"the loss levels off at {g(best)} = {what}")
                 break
         else:
             lowest = min(fl for fl, _ in cands)
             if best < lowest * (1 - FLOOR_TOL):
-                f.against(0.3, f"the loss went below {g(lowest)}, the lowest floor of a loss fed probabilities")
+                f.against("below_floor", 0.3, f"the loss went below {g(lowest)}, the lowest floor of a loss fed probabilities")
     elif C is None and any(s in ev.ids for s in PRODUCES):
         f.need("the number of classes: softmax-before-CrossEntropy leaves a floor at log(1+(C-1)/e)")

@@ -37,18 +37,18 @@ def assess(ev, f) -> None:
     if ptd is not None:
         p_break = (ptd.end - c.first_step) / max(c.last_step - c.first_step, 1e-12)
         if lr["start"] <= WARM_START and lr["peak_pos"] >= p_break - ALIGN and lr["peak_pos"] > 0.1:
-            f.support(0.45, f"the lr rose from {pct(lr['start'])} of its peak to {g(lr['peak'])} over the first "
+            f.support("warmup_through_plateau", 0.45, f"the lr rose from {pct(lr['start'])} of its peak to {g(lr['peak'])} over the first "
                             f"{pct(lr['peak_pos'])} of the run, through the plateau: the drop came as the warm-up ended")
             f.fix = f"shorten the warm-up (now {pct(lr['peak_pos'])} of the run) to a few %"
         else:
-            f.against(0.2, f"the lr was already at {pct(min(1.0, lr['start']))} of its peak when the plateau began "
+            f.against("lr_full_at_plateau", 0.2, f"the lr was already at {pct(min(1.0, lr['start']))} of its peak when the plateau began "
                            f"and peaked at {pct(lr['peak_pos'])} of the run: the schedule does not explain the plateau")
     if "stagnation" in ev.ids and lr["start"] <= WARM_START and lr["peak_pos"] >= STILL_WARMING:
         # a run in progress (or one that ended) whose lr is still climbing: the wait is the warm-up's
-        f.support(0.45, f"the lr has been rising all along, from {pct(lr['start'])} of its current {g(lr['peak'])}: "
+        f.support("still_warming", 0.45, f"the lr has been rising all along, from {pct(lr['start'])} of its current {g(lr['peak'])}: "
                         f"the loss waits for the warm-up")
         f.fix = "shorten the warm-up to a few % of training"
     if ("stagnation" in ev.ids or "slow_convergence" in ev.ids) and lr["low_pos"] <= EARLY_DECAY:
-        f.support(0.4, f"the lr fell under 1% of its peak at {pct(lr['low_pos'])} of the run: "
+        f.support("decayed_early", 0.4, f"the lr fell under 1% of its peak at {pct(lr['low_pos'])} of the run: "
                        f"the rest of the run barely moved the weights")
         f.fix = "decay the lr later or to a higher floor (e.g. 10% of the peak)"

@@ -38,7 +38,9 @@ def assess(ev, f) -> None:
     upto = 1.0 if ptd is None else min(1.0, ptd.details.get("plateau_frac", 1.0)
                                        + ptd.details.get("drop_span", 0.0) + AFTER_DROP)
     calm = ev.max_window_rise(upto)
-    if any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE:
+    jumped = ev.early_jump
+    if (any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE
+            and jumped < EARLY_RISE):
         rose = "never rose" if calm < 5e-4 else f"never rose by more than {pct(calm) if calm >= 0.01 else f'{100 * calm:.1f}%'}"
         f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss {rose} "
                    f"between windows of 5% of the run"
@@ -48,27 +50,25 @@ def assess(ev, f) -> None:
     ur = ev.update_ratio
     if ur is not None:
         if ur >= HIGH_UPDATE_RATIO:
-            f.support(0.35, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb: "
+            f.support("ur_high", 0.35, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb: "
                             f"each step changes the weights too much")
         elif ur >= RAISED_UPDATE_RATIO:
-            f.support(0.15, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb")
+            f.support("ur_raised", 0.15, f"median update/weight ratio {g(ur)}, {ur / 1e-3:.0f}x the ~1e-3 rule of thumb")
         elif ur < 3e-4:
-            f.against(0.3, f"median update/weight ratio {g(ur)} is small: steps are not overshooting")
+            f.against("ur_small", 0.3, f"median update/weight ratio {g(ur)} is small: steps are not overshooting")
     else:
         f.need("update/weight ratio (||Δw||/||w|| per step): too-high steps show as ratios >> 1e-3")
     if ev.lr_high and ev.lr_eff >= FAR_ABOVE * ev.lr_bounds[1]:
-        f.support(0.35, f"lr {ev.lr_text} is {ev.lr_eff / ev.lr_bounds[1]:.0f}x the top of the usual range for "
+        f.support("lr_far_above", 0.35, f"lr {ev.lr_text} is {ev.lr_eff / ev.lr_bounds[1]:.0f}x the top of the usual range for "
                         f"{ev.optimizer or 'any optimizer'} ({g(ev.lr_bounds[1])})")
     elif ev.lr_high:
-        f.support(0.25, f"lr {ev.lr_text} is above the usual range for {ev.optimizer or 'any optimizer'} "
+        f.support("lr_above", 0.25, f"lr {ev.lr_text} is above the usual range for {ev.optimizer or 'any optimizer'} "
                         f"(up to {g(ev.lr_bounds[1])})")
     elif ev.lr_low:
-        f.against(0.3, f"lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}")
-    c = ev.cx.loss
-    early = c.ys[c.pos <= EARLY]
-    if early.size and c.start > 0 and float(early.max()) >= EARLY_RISE * c.start:
-        f.support(0.2, f"the loss rose to {g(float(early.max()))}, {float(early.max()) / c.start:.1f}x its start, "
-                       f"within the first {pct(EARLY)} of the run: steps overshoot from the start")
+        f.against("lr_small", 0.3, f"lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}")
+    if jumped >= EARLY_RISE:
+        f.support("early_jump", 0.2, f"the loss jumped to {jumped:.1f}x its first value within the first {pct(EARLY)} of the "
+                       f"run: steps overshoot from the start")
     gs = ev.grad_stats
     if gs is not None and gs["peak"] >= 1e3:
         f.note(f"gradient norm peaked at {gs['peak']:.0f}x its median: exploding gradients may be the driver")
@@ -78,4 +78,4 @@ def assess(ev, f) -> None:
         c = ev.cx.loss
         pos = (osc.start - c.first_step) / max(c.last_step - c.first_step, 1e-12)
         if abs(pos - lr["peak_pos"]) <= 0.1 and lr["peak_pos"] > 0.02:
-            f.support(0.15, f"the instability began when the lr reached its peak {g(lr['peak'])}")
+            f.support("unstable_at_lr_peak", 0.15, f"the instability began when the lr reached its peak {g(lr['peak'])}")

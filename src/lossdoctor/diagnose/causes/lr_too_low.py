@@ -29,13 +29,18 @@ def assess(ev, f) -> None:
         return
     f.need("or run: a short rerun with the lr 10x higher; if the plateau shortens, the lr was too low")
     ur, low = ev.update_ratio, ev.lr_low
+    if ev.lr_high:
+        # an lr above its usual range is no low lr, whatever the curve: never propose raising it
+        f.rule_out(f"lr {ev.lr_text} is above the usual range for {ev.optimizer or 'any optimizer'} "
+                   f"(up to {g(ev.lr_bounds[1])}): it is not too low")
+        return
     if ev.lr is not None:
         f.fix = f"raise the learning rate about 10x (from {g(ev.lr)} to {g(ev.lr * 10)}); an LR range test finds the largest stable rate"
     if low:
-        f.support(0.2, f"lr {ev.lr_text} is below the usual range for {ev.optimizer or 'any optimizer'} "
+        f.support("lr_below", 0.2, f"lr {ev.lr_text} is below the usual range for {ev.optimizer or 'any optimizer'} "
                        f"(from {g(ev.lr_bounds[0])})")
     elif low is False and ev.optimizer is not None:
-        f.against(0.1, f"lr {ev.lr_text} is in the usual range for {ev.optimizer}")
+        f.against("lr_in_range", 0.1, f"lr {ev.lr_text} is in the usual range for {ev.optimizer}")
     elif ev.lr is None:
         f.need("learning rate (lr series or hparams): a low lr makes this same curve")
     if ur is None:
@@ -48,15 +53,15 @@ def assess(ev, f) -> None:
             f.note(f"update/weight ratio {g(ur)} is tiny, but the gradient grew {growth:.0f}x after the plateau: "
                    f"the small steps came from a small gradient, not from the lr")
         else:
-            f.support(0.3 if low is not False else 0.15,
+            f.support("ur_tiny", 0.3 if low is not False else 0.15,
                       f"median update/weight ratio {g(ur)}, far below ~1e-3: the weights barely move")
     elif ur < SMALL_UPDATE:
-        f.support(0.1, f"median update/weight ratio {g(ur)}, below the healthy ~1e-3")
+        f.support("ur_small", 0.1, f"median update/weight ratio {g(ur)}, below the healthy ~1e-3")
     elif ur >= NORMAL_UPDATE:
-        f.against(0.3, f"median update/weight ratio {g(ur)} is healthy (~1e-3): the steps are not too small")
+        f.against("ur_healthy", 0.3, f"median update/weight ratio {g(ur)} is healthy (~1e-3): the steps are not too small")
     shape = ev.lr_shape
     if shape is not None and shape["start"] <= 0.3 and shape["peak_pos"] >= 0.9:
-        f.against(0.35, "the lr is low because it is still warming up: that is the schedule's doing")
+        f.against("still_warming", 0.35, "the lr is low because it is still warming up: that is the schedule's doing")
     ws = ev.wd_share
     if ws is not None and ws >= 0.5:
-        f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the steps are spent on the penalty")
+        f.against("wd_dominates", 0.2, f"weight decay makes up {ws:.0%} of each update: the steps are spent on the penalty")

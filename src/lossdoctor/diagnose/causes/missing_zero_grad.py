@@ -31,13 +31,13 @@ def assess(ev, f) -> None:
         return
     acc = ev.grad_accumulation
     if piled_up(ev):
-        f.support(0.5, f"the gradient norm climbed to {acc[0]:.0f}x its first step's and then changed by only "
+        f.support("piled_up", 0.5, f"the gradient norm climbed to {acc[0]:.0f}x its first step's and then changed by only "
                        f"{acc[1]:.0%} a step: each step's gradient is added to the ones before")
     elif EXPONENT[0] <= gs["exponent"] <= EXPONENT[1] and gs["r"] >= MIN_R and gs["growth"] >= MIN_GROWTH:
-        f.support(0.5, f"the gradient norm grew steadily {g(gs['growth'])}x, in step with the step count "
+        f.support("grad_grows_with_steps", 0.5, f"the gradient norm grew steadily {g(gs['growth'])}x, in step with the step count "
                        f"(~steps^{gs['exponent']:.1f}): gradients are being summed, not replaced")
     elif gs["growth"] < 3 and (acc is None or acc[0] < 3):
-        f.against(0.3, f"the gradient norm did not grow over the run ({gs['growth']:.1f}x)")
+        f.against("grad_flat", 0.3, f"the gradient norm did not grow over the run ({gs['growth']:.1f}x)")
 
 
 def piled_up(ev) -> bool:

@@ -35,34 +35,34 @@ def assess(ev, f) -> None:
     ws, peak = ev.wd_share, ev.wd_share_peak
     if ws is not None:
         if ws >= STRONG_SHARE:
-            f.support(0.4, f"weight decay makes up {ws:.0%} of each update: the penalty, not the data, moves the weights")
+            f.support("wd_share_strong", 0.4, f"weight decay makes up {ws:.0%} of each update: the penalty, not the data, moves the weights")
         elif peak is not None and peak >= STRONG_SHARE:
-            f.support(0.3, f"weight decay made up {peak:.0%} of each update early on, until it had pulled the "
+            f.support("wd_share_early", 0.3, f"weight decay made up {peak:.0%} of each update early on, until it had pulled the "
                            f"weights in (now {ws:.0%})")
         elif ws <= WEAK_SHARE:
-            f.against(0.3, f"weight decay makes up only {ws:.0%} of each update")
+            f.against("wd_share_weak", 0.3, f"weight decay makes up only {ws:.0%} of each update")
     else:
         f.need("weight-decay share of the update (or the regularization term): above ~50% the penalty holds the weights")
     wc, collapse = ev.weight_change, ev.weight_collapse
     decaying = ws is None or ws >= WEAK_SHARE or (peak or 0) >= STRONG_SHARE
     if collapse is not None and collapse <= COLLAPSED and decaying:
-        f.support(0.25, f"the weights collapsed to {collapse:.0%} of their initial norm: the decay won over the data")
+        f.support("weights_collapsed", 0.25, f"the weights collapsed to {collapse:.0%} of their initial norm: the decay won over the data")
     elif wc is not None and wc <= SHRINK and decaying:
-        f.support(0.15, f"the weight norm shrank to {wc:.0%} of its start while the loss sat")
+        f.support("weights_shrank", 0.15, f"the weight norm shrank to {wc:.0%} of its start while the loss sat")
     reg = ev.median("reg_loss")
     loss = ev.median("loss")
     if reg is not None and loss:
         share = reg / loss
         if share >= 0.3:
-            f.support(0.25, f"the regularization term is {share:.0%} of the loss")
+            f.support("reg_term_large", 0.25, f"the regularization term is {share:.0%} of the loss")
     dropout = ev.hp_float("dropout")
     opt = ev.optimizer
     if wd is not None and wd >= STRONG_WD and opt != "adamw" and ws is None:
-        f.support(0.15, f"weight_decay {g(wd)} is strong for {opt or 'a coupled L2 penalty'}")
+        f.support("wd_hparam_strong", 0.15, f"weight_decay {g(wd)} is strong for {opt or 'a coupled L2 penalty'}")
     if dropout is not None and dropout >= STRONG_DROPOUT:
-        f.support(0.15, f"dropout {g(dropout)} drops most units")
+        f.support("dropout_strong", 0.15, f"dropout {g(dropout)} drops most units")
     if wd == 0 and (dropout in (None, 0.0)) and ws is None and reg is None:
         if dropout == 0.0:
             f.rule_out("weight decay 0 and dropout 0: nothing regularizes this run")
         else:
-            f.against(0.3, "weight decay is 0")
+            f.against("wd_zero", 0.3, "weight decay is 0")

@@ -28,7 +28,7 @@ TINY_UPDATE = 1e-4
 def assess(ev, f) -> None:
     if not any(s in ev.ids for s in PRODUCES):
         if "slow_convergence" in ev.ids:
-            f.against(0.1, "a saddle holds the loss flat and then releases it; this loss fell steadily")
+            f.against("fell_steadily", 0.1, "a saddle holds the loss flat and then releases it; this loss fell steadily")
         return
     f.need("or run: short reruns from other seeds or a larger init scale; a plateau that moves or vanishes "
            "is a saddle of the starting point")
@@ -36,39 +36,39 @@ def assess(ev, f) -> None:
     if ur is not None and ur < TINY_UPDATE and ev.lr_low is False and (ws is None or ws < 0.3):
         # step = lr x gradient: with a normal lr, tiny steps mean a tiny gradient. This holds
         # while the run still sits on the plateau, before any escape shows.
-        f.support(0.3, f"the weights barely move (update/weight {g(ur)}) although the lr {ev.lr_text} is normal: "
+        f.support("tiny_steps_normal_lr", 0.3, f"the weights barely move (update/weight {g(ur)}) although the lr {ev.lr_text} is normal: "
                        f"the gradient itself is tiny, as on a saddle")
     growth = ev.grad_growth
     if growth is not None:
         if growth >= SADDLE_GROWTH and ev.lr_low is not True and not (ev.wd_share or 0) >= 0.5:
-            f.support(0.35, f"gradient norm was tiny on the plateau and grew {growth:.0f}x as the loss fell, "
+            f.support("grad_escape", 0.35, f"gradient norm was tiny on the plateau and grew {growth:.0f}x as the loss fell, "
                             f"with a normal lr{'' if ev.lr is None else ' (' + g(ev.lr) + ')'}: the signature of a saddle")
         elif growth < 2:
-            f.against(0.15, f"gradient norm did not grow as the loss fell ({growth:.1f}x): no saddle escape")
+            f.against("no_grad_escape", 0.15, f"gradient norm did not grow as the loss fell ({growth:.1f}x): no saddle escape")
     elif ev.sym("plateau_then_drop") is not None:
         f.need("gradient norm: on a saddle it is tiny, and grows as the loss drops")
     if ev.lr_low:
-        f.against(0.25, f"the lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}: it explains small steps")
+        f.against("lr_small", 0.25, f"the lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}: it explains small steps")
     ws = ev.wd_share
     if ws is not None and ws >= 0.5:
-        f.against(0.2, f"weight decay makes up {ws:.0%} of each update: the penalty, not a saddle, holds the weights")
+        f.against("wd_dominates", 0.2, f"weight decay makes up {ws:.0%} of each update: the penalty, not a saddle, holds the weights")
     ch, lvl = ev.chance, ev.plateau_level
     if ch and lvl is not None and abs(lvl - ch) <= CHANCE_TOL * ch:
         f.note(f"the plateau sits at chance level ({g(lvl)} ≈ ln({ev.n_classes}) = {g(ch)}): a uniform guess")
     ur = ev.update_ratio
     measured = ev.init_scale_measured
     if ur is not None and ur >= NORMAL_UPDATE and growth is None and not started_small(ev):
-        f.against(0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
+        f.against("ur_normal", 0.1, f"update/weight ratio {g(ur)} is normal: the weights move")
     scale = measured[0] if measured else ev.hp_float("init_scale")  # relative to PyTorch's default init
     deep = measured is not None and measured[1] >= DEEP
     if scale is not None and 0 < scale < SMALL_INIT and deep:
         # each layer passes on ~scale of its input's size, and each weight's gradient is the
         # product of all other layers': the origin is a saddle the net starts on
-        f.support(0.3, f"the weights start at {g(scale)}x PyTorch's default init scale (median over "
+        f.support("small_init_deep", 0.3, f"the weights start at {g(scale)}x PyTorch's default init scale (median over "
                        f"{measured[1]} weight layers): through that many small layers the signal and its "
                        f"gradient shrink to almost nothing, a saddle at the origin")
     elif scale is not None and 0 < scale < 1:
-        f.support(0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
+        f.support("small_init", 0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
 
 
 def started_small(ev) -> bool:

@@ -33,18 +33,18 @@ def assess(ev, f) -> None:
         return
     collapse = ev.weight_collapse
     if collapse is not None and collapse <= 0.1 and ratio <= SMALL:
-        f.against(0.3, f"the weights collapsed to {collapse:.0%} of their start: tiny early-layer gradients follow "
+        f.against("weights_collapsed", 0.3, f"the weights collapsed to {collapse:.0%} of their start: tiny early-layer gradients follow "
                        f"from near-zero weights, not from depth")
         return
     if ev.lr_high and ratio <= SMALL:
-        f.against(0.2, f"the lr {ev.lr_text} is far above the usual range: oversized steps saturate units, which then "
+        f.against("lr_far_above", 0.2, f"the lr {ev.lr_text} is far above the usual range: oversized steps saturate units, which then "
                        f"pass little gradient; that is the lr's doing, not the depth's")
     if ratio <= VANISHED:
-        f.support(0.45, f"the first layer ({first}) gets {g(ratio)}x the gradient of the last ({last})")
+        f.support("first_layer_vanished", 0.45, f"the first layer ({first}) gets {g(ratio)}x the gradient of the last ({last})")
     elif ratio <= SMALL:
-        f.support(0.2, f"the first layer ({first}) gets only {g(ratio)}x the gradient of the last ({last})")
+        f.support("first_layer_small", 0.2, f"the first layer ({first}) gets only {g(ratio)}x the gradient of the last ({last})")
     elif ratio >= HEALTHY:
-        f.against(0.3, f"the first layer's gradient is {g(ratio)}x the last's: gradients reach the input")
+        f.against("first_layer_healthy", 0.3, f"the first layer's gradient is {g(ratio)}x the last's: gradients reach the input")
     sat = ev.saturation
     if sat is not None and sat >= 0.5 and ratio <= SMALL:
-        f.support(0.1, f"{sat:.0%} of tanh/sigmoid units are saturated, passing almost no gradient")
+        f.support("saturated", 0.1, f"{sat:.0%} of tanh/sigmoid units are saturated, passing almost no gradient")

@@ -4,9 +4,9 @@ weights may be fitted on; ``heldout`` (other data sources and model families) is
 that count come from.
 
     python bench/corpus/generate.py                         # make (or complete) the corpus first
-    python bench/accuracy/corpus.py                         # every run, every format -> corpus_results.md
-    python bench/accuracy/corpus.py --split tune --formats monitor,csv   # a quicker look
-    python bench/accuracy/corpus.py --raw /tmp/dx.json      # also every diagnosis, for analysis
+    python bench/accuracy/corpus_eval.py                         # every run, every format -> corpus_results.md
+    python bench/accuracy/corpus_eval.py --split tune --formats monitor,csv   # a quicker look
+    python bench/accuracy/corpus_eval.py --raw /tmp/dx.json      # also every diagnosis, for analysis
 
 Figures, per split:
 - symptom accuracy per format: a faulty run's labelled symptom (one the fix removed) is among
