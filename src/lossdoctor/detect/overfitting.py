@@ -1,8 +1,9 @@
 """``overfitting``: training loss keeps falling while validation loss rises.
 
 Validation loss (smoothed) ends above its minimum by at least :data:`MIN_RISE` and by more
-than :data:`NOISE_K` noise units, its minimum is not at the very end, and the training loss did
-not rise after it. A small rise (under :data:`CLEAR_RISE`) counts only when the gap between
+than :data:`NOISE_K` noise units, the rise leaves the validation loss's own noise band and lasts
+(see :func:`_leaves_noise`), its minimum is not at the very end, and the training loss did not
+rise after it. A small rise (under :data:`CLEAR_RISE`) counts only when the gap between
 validation and training widened by :data:`GAP_WIDENING` or more (the onset of overfitting, not
 a validation loss that merely levelled off). Needs a validation series with four points or more.
 Known false positives: a validation set much smaller than usual wobbles as much as this.
@@ -26,6 +27,30 @@ GAP_WIDENING = 0.25
 TRAIN_SLACK = 0.05
 #: A training loss that climbs this share of its range after the validation minimum is unstable.
 SWING = 0.25
+#: The noise band the rise must leave: this many times one validation point's noise, or END_K
+#: times the noise of the end level (a mean of the last tenth of the points)...
+BAND_K = 1.5
+END_K = 4.0
+#: ...and this share of the last third of the points after the minimum must sit above half the
+#: rise: it lasts.
+LASTS = 0.6
+
+
+def _leaves_noise(v, i_min: int, rise: float) -> bool:
+    """The rise stands out of the validation loss's own scatter and lasts: it is at least
+    :data:`BAND_K` times one point's noise (or :data:`END_K` times the noise of the end level), and
+    at least :data:`LASTS` of the last third of the points after the minimum sit above half of it. A noisy validation
+    loss that wobbles up at the end of a run has neither."""
+    y = v.values
+    sigma = v.point_noise
+    k = max(3, y.size // 10)
+    if rise < max(BAND_K * sigma, END_K * sigma / np.sqrt(k)):
+        return False
+    i_pt = int(np.searchsorted(v.steps, v.bin_steps[i_min]))
+    after = y[i_pt + 1:]
+    late = after[-max(2, (after.size + 2) // 3):]  # the last third of the points after the minimum
+    vmin = float(v.ys[i_min])
+    return after.size >= 2 and float(np.mean(late > vmin + 0.5 * rise)) >= LASTS
 
 
 def detect(cx) -> Symptom | None:
@@ -39,7 +64,7 @@ def detect(cx) -> Symptom | None:
         return None
     rise = vend - vmin
     rel = rise / max(abs(vmin), 1e-12)
-    if rel < MIN_RISE or rise < NOISE_K * v.level_noise:
+    if rel < MIN_RISE or rise < NOISE_K * v.level_noise or not _leaves_noise(v, i_min, rise):
         return None
     s_min = float(v.bin_steps[i_min])
     train_at_min = float(np.interp(s_min, t.bin_steps, t.ys))

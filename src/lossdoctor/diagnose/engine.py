@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..core import Cause, Diagnosis, LogError, Run, Symptom
 from ..detect import Context, detect
-from . import model
+from . import chains, model
 from .evidence import Evidence
 from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
 from .rules import RULES
@@ -103,6 +103,8 @@ def run_diagnosis(run: Run) -> Diagnosis:
         if verdict == "possible" and not healthy:
             needs.extend(n for n in f.needs if n not in needs)
     needs.sort(key=lambda n: n.startswith("or run"))  # what to log first, then what to rerun
+    if not healthy:
+        causes = chains.apply(causes, a.findings)
     order = {"confirmed": 0, "likely": 1, "possible": 2, "unlikely": 3, "ruled_out": 4}
     causes.sort(key=lambda c: (-c.score, order[c.verdict], c.id))
     if healthy and inconclusive is None:

@@ -100,7 +100,11 @@ class Evidence:
     # -- hyper-parameters ------------------------------------------------------------------
     @cached_property
     def optimizer(self) -> str | None:
+        """The optimizer's family, from the hyper-parameters, else the framework's default that the
+        reader knows (the Hugging Face Trainer's AdamW)."""
         opt = self.hp.get("optimizer")
+        if not isinstance(opt, str):
+            opt = self.run.meta.get("default_optimizer")
         if not isinstance(opt, str):
             return None
         o = opt.lower()

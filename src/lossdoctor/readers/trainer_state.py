@@ -83,6 +83,8 @@ def read(path: Path) -> Run:
     gs, ms = state.get("global_step"), state.get("max_steps")
     if _is_num(gs) and _is_num(ms) and ms > 0:
         meta["finished"] = gs >= ms
+    # the Trainer's optimizer when nothing beside the log says otherwise (optim="adamw_torch")
+    meta["default_optimizer"] = "adamw"
     return series_to_run(path, raw, FORMAT, hparams=hp, warnings=warnings, step_unit="step",
                          meta=meta)
 

@@ -20,6 +20,11 @@ FAR = 2.0
 #: Within this share of ln(C): the init is fine.
 NEAR = 0.15
 SATURATED = 0.5
+#: Initial weight std over PyTorch's default (1/sqrt(3 fan_in)), median over the weight layers:
+#: every standard scheme lies within NORMAL_INIT (Kaiming normal ~2.4x, Xavier ~1-2x for square
+#: layers); LARGE_INIT and above amplifies the signal several-fold per layer.
+NORMAL_INIT = (0.5, 3.0)
+LARGE_INIT = 4.0
 
 
 def assess(ev, f) -> None:
@@ -38,6 +43,13 @@ def assess(ev, f) -> None:
     sat = ev.saturation
     if sat is not None and sat >= SATURATED:
         f.support("saturated", 0.2, f"{sat:.0%} of tanh/sigmoid units are saturated")
+    measured = ev.init_scale_measured
+    if measured is not None and measured[0] >= LARGE_INIT:
+        f.support("init_large", 0.35, f"the weights start at {g(measured[0])}x PyTorch's default init scale (median "
+                                      f"over {measured[1]} weight layers): the signal grows layer by layer")
+    elif measured is not None and measured[0] <= NORMAL_INIT[1] and measured[0] >= NORMAL_INIT[0]:
+        f.against("init_normal", 0.2, f"the weights start at {g(measured[0])}x PyTorch's default init scale: "
+                                      f"a standard scale")
     init = ev.hp_float("init")
     if init is not None and init >= 1.0:
         f.support("init_hparam_large", 0.15, f"initial weight scale {g(init)} is large")

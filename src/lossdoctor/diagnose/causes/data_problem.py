@@ -41,8 +41,15 @@ def assess(ev, f) -> None:
     if ch and "stagnation" in ev.ids and c is not None and abs(c.end - ch) <= CHANCE_TOL * ch:
         ur = ev.update_ratio
         decayed = (ev.wd_share_peak or 0) >= 0.5 or (ev.weight_collapse or 1) <= 0.1
+        dead = ev.dead_frac
         if decayed:
             f.against("decayed_to_zero", 0.2, "the weights were pulled to ~0 by weight decay: that, not the labels, holds the loss at chance")
+        elif dead is not None and dead[0] >= 0.5:
+            f.against("units_dead", 0.2, f"{dead[0]:.0%} of the ReLU units are dead ({dead[1]}): that, not the labels, "
+                                         f"holds the loss at chance")
+        elif ev.lr_high:
+            f.against("lr_high_blowup", 0.2, f"the lr {ev.lr_text} is above the usual range: a net knocked out by "
+                                             f"oversized steps sits at chance too")
         elif ur is not None and ur >= MOVING and not started_small(ev):
             f.support("moving_at_chance", 0.35, f"the weights move at a normal rate (update/weight {g(ur)}) yet the loss stays at chance "
                             f"level ln({ev.n_classes}) = {g(ch)}: the labels carry no learnable signal?")

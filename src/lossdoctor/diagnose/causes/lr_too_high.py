@@ -11,6 +11,7 @@ PRODUCES = {
     "divergence": "each overshoot lands higher up the walls of the valley, so the loss grows",
     "spikes": "an occasional oversized step throws the loss up before it recovers",
     "nan_inf": "overshooting steps can grow the weights until the loss overflows",
+    "stagnation": "a blow-up in the first steps can leave the net dead or saturated, stuck where it landed",
 }
 FIX = "lower the learning rate 3-10x; add a warm-up and gradient clipping"
 #: Median update/weight ratio above this is far beyond the ~1e-3 rule of thumb (Karpathy, cs231n).
