@@ -46,6 +46,11 @@ def recipe_hash(recipe: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
+#: Each run's curves (faulty and fixed), kept so that labels can be decided again without training.
+CURVES_FILE = "curves.json.gz"
+_ROW_KEYS = ("step", "epoch", "loss", "lr", "grad_norm", "val_loss")
+
+
 def one(recipe: dict[str, Any], out: str) -> dict[str, Any]:
     """Train, label and write one recipe (in a worker process)."""
     import logging
@@ -53,7 +58,6 @@ def one(recipe: dict[str, Any], out: str) -> dict[str, Any]:
 
     warnings.simplefilter("ignore")
     logging.getLogger("lossdoctor").setLevel(logging.CRITICAL)
-    from corpus import label as L
     from corpus import train as T
 
     folder = Path(out) / recipe["id"]
@@ -65,21 +69,69 @@ def one(recipe: dict[str, Any], out: str) -> dict[str, Any]:
                              "recipe": recipe}
     try:
         res = T.train(recipe, folder / MONITOR_FILE)
-        faulty = L.recording(res)
-        fixed = L.recording(T.train(R.apply_fix(recipe), monitor=False)) if recipe.get("fix") else None
-        entry.update(L.decide(recipe, faulty, fixed))
+        fixed = T.train(R.apply_fix(recipe), monitor=False) if recipe.get("fix") else None
+        save_curves(folder, res, fixed)
         entry["alerts"] = [[a.step, a.symptom, a.likely_cause] for a in res.alerts]
         entry["steps"] = len(res.rows)
-        entry["relabelled"] = entry["label"] == "healthy" and recipe.get("fault") is not None
-        if entry["label"] is not None:
-            entry["files"] = write_formats(res, folder, recipe)
-        else:
-            (folder / MONITOR_FILE).unlink(missing_ok=True)
+        entry = label_one(entry, folder, res, fixed)
     except Exception as exc:  # a recipe that cannot train is dropped, with its reason
         entry.update(label=None, symptoms=[], why=f"error: {type(exc).__name__}: {exc}"[:300])
     entry["seconds"] = round(time.perf_counter() - t0, 2)
     (folder / "label.json").write_text(json.dumps(entry, default=_plain))
     return entry
+
+
+def label_one(entry: dict[str, Any], folder: Path, res, fixed) -> dict[str, Any]:
+    """Decide the label from the two runs' curves; write the loss-only formats of a labelled run."""
+    from corpus import label as L
+
+    recipe = entry["recipe"]
+    for k in ("label", "symptoms", "why", "found", "fixed_found", "fixed_healthy", "end", "fixed_end", "files"):
+        entry.pop(k, None)
+    entry.update(L.decide(recipe, L.recording(res), L.recording(fixed) if fixed is not None else None))
+    if entry["label"] is not None:
+        entry["files"] = write_formats(res, folder, recipe)
+    return entry
+
+
+def save_curves(folder: Path, res, fixed) -> None:
+    import gzip
+
+    def pack(r):
+        if r is None:
+            return None
+        return {"rows": [{k: x[k] for k in _ROW_KEYS if k in x} for x in r.rows], "hparams": r.hparams,
+                "model": r.model, "steps_per_epoch": r.steps_per_epoch, "val_every": r.val_every,
+                "n_classes": r.n_classes, "task": r.task}
+
+    with gzip.open(folder / CURVES_FILE, "wt") as f:
+        json.dump({"faulty": pack(res), "fixed": pack(fixed)}, f, default=_plain)
+
+
+def load_curves(folder: Path):
+    import gzip
+
+    from corpus.train import Result
+
+    with gzip.open(folder / CURVES_FILE, "rt") as f:
+        d = json.load(f)
+    unpack = lambda x: None if x is None else Result(**x)  # noqa: E731
+    return unpack(d["faulty"]), unpack(d["fixed"])
+
+
+def relabel(out: Path) -> list[dict[str, Any]]:
+    """Decide every run's label again from its kept curves (after a change to the labelling
+    rules), writing the formats of runs that become labelled; trains nothing."""
+    entries = []
+    for f in sorted(Path(out).glob("r*/label.json")):
+        entry = json.loads(f.read_text())
+        folder = f.parent
+        if (folder / CURVES_FILE).exists() and (folder / MONITOR_FILE).exists():
+            res, fixed = load_curves(folder)
+            entry = label_one(entry, folder, res, fixed)
+            f.write_text(json.dumps(entry, default=_plain))
+        entries.append(entry)
+    return entries
 
 
 def write_formats(res, folder: Path, recipe: dict[str, Any]) -> dict[str, str]:
@@ -197,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
     ap.add_argument("--manifest", action="store_true",
                     help="only rebuild manifest.jsonl from the runs already in --out (train nothing)")
+    ap.add_argument("--relabel", action="store_true",
+                    help="decide every run's label again from its kept curves (train nothing)")
     args = ap.parse_args(argv)
-    if args.manifest:
-        entries = collect(args.out)
+    if args.manifest or args.relabel:
+        entries = relabel(args.out) if args.relabel else collect(args.out)
         write_manifest(args.out, entries)
     else:
         entries = generate(args.n, args.out, args.jobs, args.seed, args.only)

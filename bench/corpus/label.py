@@ -1,8 +1,8 @@
 """Labels by intervention. A faulty run carries its injected cause only when the one-factor
 fix, trained as a paired run (same seed, data, init and batches but for the fix), removes a
 symptom the faulty run shows; a healthy recipe is a healthy control only when its curve passes
-the healthy check. Anything else is dropped (or, for a fault whose run shows nothing and
-passes the healthy check, relabelled healthy): no label is kept on faith.
+the healthy check. Anything else is dropped (a fault whose run shows nothing is dropped too, not
+called healthy: its internals may still carry the fault): no label is kept on faith.
 
 Symptoms are judged by ``lossdoctor.scenarios.checks``, plain criteria on the per-step loss
 written apart from the detectors on purpose, never by what the tool under test says.
@@ -48,10 +48,10 @@ STALL_BAND = 0.05
 # Healthy (a lighter version of the checks' own, whose "falls by half" no text model meets in a
 # few hundred steps): the loss falls at least HEALTHY_FALL of its start, the last 20% of the run
 # adds at most HEALTHY_SETTLE of the fall, no symptom check fires and the validation loss ends
-# within HEALTHY_VAL_RISE of its minimum.
+# within HEALTHY_VAL_RISE of its minimum (a 3-point median against the last tenth's).
 HEALTHY_FALL = 0.3
 HEALTHY_SETTLE = 0.2
-HEALTHY_VAL_RISE = 0.1
+HEALTHY_VAL_RISE = 0.05
 #: The fixed run must end at least this share lower than the faulty one (training loss, or
 #: validation loss for the memorisation causes).
 BETTER = 0.05
@@ -90,7 +90,11 @@ def symptoms(rec) -> tuple[list[str], bool, str]:
     late = float(sm[k] - sm[-1]) if k < len(sm) else 0.0
     vv = rec.values("val_loss")
     vv = vv[np.isfinite(vv)]
-    v_rise = float(np.mean(vv[-3:]) / vv.min() - 1) if vv.size >= 5 and vv.min() > 0 else 0.0
+    v_rise = 0.0
+    if vv.size >= 5:  # robust: the lowest 3-point median against the median of the last tenth
+        lo = float(np.min([np.median(vv[i:i + 3]) for i in range(vv.size - 2)]))
+        hi = float(np.median(vv[-max(3, vv.size // 10):]))
+        v_rise = hi / lo - 1 if lo > 0 else 0.0
     why = "; ".join(x for x in (
         "" if fall >= HEALTHY_FALL else f"fell only {fall:.0%}",
         "" if late <= HEALTHY_SETTLE * (start - end) else "still falling at the end",
@@ -129,8 +133,6 @@ def decide(recipe: dict[str, Any], faulty, fixed=None) -> dict[str, Any]:
     if removed and not added and better:
         return {**out, "label": cause, "symptoms": removed,
                 "why": f"the fix removed {', '.join(removed)} ({key} at the end {a:.4g} -> {b:.4g})"}
-    if not found and ok:
-        return {**out, "label": "healthy", "symptoms": [], "why": "the fault left no symptom: healthy"}
     reason = ("the faulty run shows no symptom" if not found else
               f"the fix did not remove {', '.join(found)} (or {cause} does not make it)" if not removed else
               f"the fix added {', '.join(added)}" if added else

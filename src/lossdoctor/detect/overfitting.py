@@ -17,7 +17,7 @@ from ..core import Symptom
 from .curve import fmt, fmt_step
 
 ID = "overfitting"
-MIN_RISE = 0.03
+MIN_RISE = 0.05
 CLEAR_RISE = 0.1
 NOISE_K = 1.5
 GAP_WIDENING = 0.25
