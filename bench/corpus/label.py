@@ -52,6 +52,10 @@ STALL_BAND = 0.05
 HEALTHY_FALL = 0.3
 HEALTHY_SETTLE = 0.2
 HEALTHY_VAL_RISE = 0.05
+#: Shapes of the training loss that mini-batch noise can make, and the largest rise of the
+#: validation loss between two evaluations that still counts as calm.
+NOISE_LIKE = ("oscillation", "spikes")
+CALM_RISE = 0.1
 #: The fixed run must end at least this share lower than the faulty one (training loss, or
 #: validation loss for the memorisation causes).
 BETTER = 0.05
@@ -69,11 +73,25 @@ def recording(res) -> Any:
                      meta={"val_every": res.val_every})
 
 
+def val_calm(rec) -> bool:
+    """The validation loss (a fixed set, so no mini-batch noise of its own) never rises by
+    :data:`CALM_RISE` of its level between two evaluations after the first fifth of the run."""
+    vv = rec.values("val_loss")
+    vv = vv[np.isfinite(vv)]
+    if vv.size < 8 or not np.all(vv > 0):
+        return False
+    late = vv[vv.size // 5:]
+    return bool(np.max(np.diff(late) / late[:-1], initial=0.0) <= CALM_RISE)
+
+
 def symptoms(rec) -> tuple[list[str], bool, str]:
-    """(symptoms the checks find, whether the run is healthy, why not)."""
+    """(symptoms the checks find, whether the run is healthy, why not). Swings and spikes of the
+    mini-batch loss while the validation loss stays calm are mini-batch noise, not a symptom."""
     from lossdoctor.scenarios.checks import check_all, levels, smooth
 
     found = [s for s, r in check_all(rec).items() if r.ok]
+    if any(s in found for s in NOISE_LIKE) and val_calm(rec):
+        found = [s for s in found if s not in NOISE_LIKE]
     v = rec.values("loss")
     v = v[np.isfinite(v)]
     if v.size < 20:

@@ -9,8 +9,15 @@ Two ways to see it:
   of the late level and :data:`DISP_RANGE` of the progress made after the first fall, for swings faster
   than a bin (a healthy run's mini-batch noise is small next to the distance it has come).
 
-Known false positives: very small batches make step-level scatter large; cyclic schedules
-(SGDR) make swings on purpose.
+Fast scatter (both the step-level and the point-to-point kind) does not count when a validation
+loss of :data:`VAL_POINTS` points or more stays calm: a model that swings shows it on a fixed
+validation set too, mini-batch noise does not. The step-level kind also needs the scatter to
+grow (:data:`GROWS`), the level to stop falling (:data:`STALLED`) or the validation loss to swing.
+Every swing must reach :data:`RUN_FRAC` of the run's own scale (a loss at 1e-5 wobbling by 1e-5
+does not oscillate).
+
+Known false positives: very small batches make step-level scatter large when no validation loss
+is logged; cyclic schedules (SGDR) make swings on purpose.
 """
 
 from __future__ import annotations
@@ -33,6 +40,18 @@ DISP_RANGE = 0.3
 DISP_LEVEL = 0.3
 #: The first 20% of a run is its first fall; swings are looked for after it.
 SETTLE = 0.2
+#: Step-level scatter is oscillation only when it grows (the second half's scatter this many
+#: times the first's) or the level stops falling (the second half within STALLED of the first
+#: half's level after the first fall): mini-batch noise near a falling or settled level is not.
+GROWS = 1.5
+STALLED = 0.03
+#: Swings must also reach this share of the run's own scale (its start, or its range).
+RUN_FRAC = 0.02
+#: Per-point curves need this many points for their scatter to be read.
+MIN_SCATTER_POINTS = 40
+#: A validation loss with this many points and no swing of VAL_SWING of its level is calm.
+VAL_POINTS = 8
+VAL_SWING = 0.15
 
 
 def zigzag(y: np.ndarray, h: float) -> list[int]:
@@ -67,6 +86,25 @@ def zigzag(y: np.ndarray, h: float) -> list[int]:
     return pivots
 
 
+def _val_swings(cx) -> bool | None:
+    """Whether the validation loss (a fixed set: no mini-batch noise of its own) swings after the
+    first fall, by :data:`VAL_SWING` of its level at least :data:`MIN_UPSWINGS` times; ``None``
+    with fewer than :data:`VAL_POINTS` points. A calm one says fast scatter of the training loss is
+    the batches'; a swinging one, that the model itself swings."""
+    v = cx.val
+    if v is None or v.n < VAL_POINTS:
+        return None
+    ys = v.y[v.pos >= SETTLE] if (v.pos >= SETTLE).sum() >= 4 else v.y
+    level = abs(float(np.median(ys)))
+    piv = zigzag(ys, max(VAL_SWING * level, 1e-12))
+    ups = sum(1 for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]])
+    return ups >= MIN_UPSWINGS
+
+
+def _val_calm(cx) -> bool:
+    return _val_swings(cx) is False
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     # the first fall of a run is no swing: judge what comes after it
@@ -77,7 +115,9 @@ def detect(cx) -> Symptom | None:
     # per-point curves (epoch logs, or a loss sampled every k steps) carry their noise point by
     # point; their noise estimate also absorbs fast swings, so it gets a smaller multiple
     noise = (NOISE_K if c.per_bin > 1 else NOISE_K_POINT) * c.ys_noise
-    h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, 1e-12)
+    # swings of a loss that has fallen to ~0 are tiny, however large against their own level
+    floor = RUN_FRAC * max(abs(c.start), c.high - c.low)
+    h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, floor, 1e-12)
     piv = zigzag(ys, h)
     ups = [(piv[k], piv[k + 1]) for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]]]
     if len(ups) >= MIN_UPSWINGS:
@@ -88,23 +128,33 @@ def detect(cx) -> Symptom | None:
                        f"loss swung up {len(ups)} times by up to {fmt(amp)} "
                        f"({100 * amp / max(level, 1e-12):.0f}% of its level {fmt(level)}) instead of settling",
                        {"upswings": len(ups), "amplitude": amp})
-    if c.per_bin == 1 and c.n >= 8:
+    if c.per_bin == 1 and c.n >= 8 and not _val_calm(cx):
         d = np.diff(c.values)
         flips = float(np.mean(np.sign(d[1:]) != np.sign(d[:-1])))
         step = float(np.median(np.abs(d)))
         # random noise flips direction 2/3 of the time; a loss that goes up, down, up, down...
-        if flips >= ALTERNATING and step >= LEVEL_FRAC * abs(float(np.median(c.values))):
+        if flips >= ALTERNATING and step >= LEVEL_FRAC * abs(float(np.median(c.values))) and step >= floor:
             return Symptom(ID, c.first_step, c.last_step, 0.7,
                            f"loss went up and down on {100 * flips:.0f}% of consecutive points, by a median "
                            f"{fmt(step)} ({100 * step / max(abs(float(np.median(c.values))), 1e-12):.0f}% of its level)",
                            {"alternation": flips})
-    if c.per_bin > 1:
+    if (c.per_bin > 1 or c.n >= MIN_SCATTER_POINTS) and not _val_calm(cx):
+        # the scatter of the points around the smoothed curve: within each bin for binned
+        # curves, around the running median for per-point ones (a log every k steps)
+        mad = c.bin_mad if c.per_bin > 1 else np.abs(c.values - c.ys)
         late = c.pos >= 0.5
-        scatter = MAD_SIGMA * float(np.median(c.bin_mad[late]))
+        scatter = MAD_SIGMA * float(np.median(mad[late]))
         late_level = abs(float(np.median(c.ys[late])))
+        early = (c.pos >= SETTLE) & (c.pos < 0.5)
+        early_level = float(np.median(c.ys[early])) if early.any() else c.start
         progress = max(float(np.median(c.ys[(c.pos >= SETTLE) & (c.pos < 0.3)])) - late_level, 0.0) \
             if ((c.pos >= SETTLE) & (c.pos < 0.3)).any() else max(c.start - late_level, 0.0)
-        if scatter >= DISP_RANGE * progress and scatter >= DISP_LEVEL * late_level:
+        # mini-batch scatter is no oscillation unless it grows, or the level stops falling
+        early_scatter = MAD_SIGMA * float(np.median(mad[early])) if early.any() else scatter
+        grows = scatter >= GROWS * early_scatter
+        stalled = late_level >= (1 - STALLED) * abs(early_level)
+        if (scatter >= DISP_RANGE * progress and scatter >= DISP_LEVEL * late_level and scatter >= floor
+                and (grows or stalled or _val_swings(cx))):
             conf = float(np.clip(0.5 + scatter / max(late_level, 1e-12), 0.5, 0.95))
             p = float(c.bin_steps[int(np.argmax(late))])
             return Symptom(ID, p, c.last_step, conf,

@@ -3,11 +3,11 @@ rules table judged against them and the run's internals."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core import Cause, Diagnosis, LogError, Run, Symptom
 from ..detect import Context, detect
-from . import chains, model
+from . import chains, model, shape
 from .evidence import Evidence
 from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
 from .rules import RULES
@@ -41,6 +41,7 @@ class Assessment:
     findings: dict[str, Finding]
     warnings: list[str]
     inconclusive: str | None
+    shapes: dict[str, str] = field(default_factory=dict)  # shape facts that hold -> their lines
 
     @property
     def healthy(self) -> bool:
@@ -78,7 +79,7 @@ def assess(run: Run) -> Assessment:
         if cx.usable:
             mod.assess(ev, f)
         findings[mod.ID] = f
-    return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive)
+    return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive, shape.facts(ev))
 
 
 def run_diagnosis(run: Run) -> Diagnosis:
@@ -90,6 +91,7 @@ def run_diagnosis(run: Run) -> Diagnosis:
         f = a.findings[mod.ID]
         fits = not ev.symptoms or any(s.id in mod.PRODUCES for s in ev.symptoms)
         if scores is not None and not healthy:
+            model.explain_shapes(a, mod.ID, f)
             score, verdict = model.verdict(scores[mod.ID], f, fits)
         else:
             if a.cx.usable and not fits and f.score > CAP_UNFIT:

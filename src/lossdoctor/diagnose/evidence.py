@@ -28,6 +28,10 @@ TYPICAL_LR = {
 }
 #: Without a known optimizer, these bounds flag only what is extreme for any of them.
 TYPICAL_LR_UNKNOWN = (1e-5, 1.0)
+#: The rates people start from (PyTorch's and the frameworks' defaults; SGD's as an effective rate:
+#: 0.01 with momentum 0.9, or 0.1 plain): inside the wide usual range, a rate 10x below (or 5x
+#: above) its default is worth a line.
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 
 
 #: Long internal series are reduced to this many bin medians before fitting trends.
@@ -142,6 +146,16 @@ class Evidence:
         from .causes._util import g
 
         return g(self.lr) + (f" (effective {g(self.lr_eff)} with momentum)" if self.lr_eff != self.lr else "")
+
+    @property
+    def lr_default(self) -> float | None:
+        return DEFAULT_LR.get(self.optimizer or "")
+
+    @property
+    def lr_vs_default(self) -> float | None:
+        """The (effective) lr over its optimizer's common default, when both are known."""
+        d = self.lr_default
+        return None if d is None or self.lr_eff is None else self.lr_eff / d
 
     @property
     def lr_low(self) -> bool | None:

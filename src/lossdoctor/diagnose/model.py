@@ -50,7 +50,26 @@ def features(a, cause: str) -> dict[str, float]:
         x[f"sym:{s.id}"] = 1.0
     for k in f.keys:
         x[f"rule:{k}"] = 1.0
+    for k in getattr(a, "shapes", {}):
+        x[f"shape:{k}"] = 1.0
     return x
+
+
+#: A shape fact whose fitted weight for a cause is at least this (in logit units, either way)
+#: gets its line in that cause's evidence.
+SHOW_SHAPE = 0.5
+
+
+def explain_shapes(a, cause: str, finding, weights: dict[str, Any] | None = None) -> None:
+    """Add the line of each shape fact that moved this cause's case noticeably."""
+    weights = weights or load()
+    w = (weights or {}).get("causes", {}).get(cause, {})
+    for k, line in getattr(a, "shapes", {}).items():
+        wk = w.get(f"shape:{k}", 0.0)
+        if wk >= SHOW_SHAPE:
+            finding.note(line)
+        elif wk <= -SHOW_SHAPE:
+            finding.note(f"{line}: unusual for this cause")
 
 
 def utility(w: Mapping[str, float], x: Mapping[str, float], hand: Mapping[str, float]) -> float:

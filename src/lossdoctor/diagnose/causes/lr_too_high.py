@@ -19,6 +19,8 @@ HIGH_UPDATE_RATIO = 1e-2
 RAISED_UPDATE_RATIO = 3e-3
 #: An lr this many times the top of its optimizer's usual range is far out, not borderline.
 FAR_ABOVE = 3.0
+#: Inside the usual range, an lr this many times its optimizer's common default is at the top of it.
+HIGHISH = 5.0
 #: A loss that never rose by more than this between 5%-windows moved too calmly for a too-high lr.
 CALM_RISE = 0.05
 #: A loss that climbs this far above its start within the first EARLY share of the run overshoots
@@ -67,6 +69,9 @@ def assess(ev, f) -> None:
                         f"(up to {g(ev.lr_bounds[1])})")
     elif ev.lr_low:
         f.against("lr_small", 0.3, f"lr {ev.lr_text} is small for {ev.optimizer or 'any optimizer'}")
+    elif (ev.lr_vs_default or 0) >= HIGHISH:
+        f.support("lr_highish", 0.1, f"lr {ev.lr_text} is {ev.lr_vs_default:.0f}x the common default for "
+                                     f"{ev.optimizer} ({g(ev.lr_default)}): inside its usual range, at the top")
     if jumped >= EARLY_RISE:
         f.support("early_jump", 0.2, f"the loss jumped to {jumped:.1f}x its first value within the first {pct(EARLY)} of the "
                        f"run: steps overshoot from the start")

@@ -20,6 +20,8 @@ NORMAL_UPDATE = 5e-4
 #: A gradient norm that grows this much after the plateau means the plateau's steps were small
 #: because the gradient was, not the lr (a saddle).
 SADDLE_GROWTH = 3.0
+#: An lr this far below its optimizer's common default (DEFAULT_LR) is at the slow end of its range.
+LOWISH = 0.1
 
 
 def assess(ev, f) -> None:
@@ -39,6 +41,9 @@ def assess(ev, f) -> None:
     if low:
         f.support("lr_below", 0.2, f"lr {ev.lr_text} is below the usual range for {ev.optimizer or 'any optimizer'} "
                        f"(from {g(ev.lr_bounds[0])})")
+    elif low is False and (ev.lr_vs_default or 1) <= LOWISH:
+        f.support("lr_lowish", 0.1, f"lr {ev.lr_text} is {1 / ev.lr_vs_default:.0f}x below the common default for "
+                                    f"{ev.optimizer} ({g(ev.lr_default)}): in its usual range, but at the slow end")
     elif low is False and ev.optimizer is not None:
         f.against("lr_in_range", 0.1, f"lr {ev.lr_text} is in the usual range for {ev.optimizer}")
     elif ev.lr is None:
