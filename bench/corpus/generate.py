@@ -1,7 +1,7 @@
 """Regenerate the training corpus: draw recipes, train each (faulty runs also as a paired fixed
 run), label by intervention, and write every labelled run in every format the readers take.
 
-    python bench/corpus/generate.py                       # 900 recipes, all cores, ~/.cache/lossdoctor/corpus
+    python bench/corpus/generate.py                       # 1400 drawn recipes + 250 healthy, all cores
     python bench/corpus/generate.py --n 40 --out /tmp/c   # a small corpus
     python bench/corpus/generate.py --only r0007 r0012    # replay some recipes
 
@@ -35,7 +35,8 @@ if __package__ in (None, ""):
 from corpus import recipes as R  # noqa: E402
 
 DEFAULT_OUT = Path(os.environ.get("LOSSDOCTOR_CORPUS", Path.home() / ".cache" / "lossdoctor" / "corpus"))
-DEFAULT_N = 900
+DEFAULT_N = 1400
+DEFAULT_HEALTHY = 250
 #: The loss-only formats and the file (or folder) each is written to.
 FORMATS = {"csv": "run.csv", "keras_csv": "training.log", "lightning": "lightning", "tensorboard": "tensorboard",
            "text": "train.log", "trainer_state": "trainer_state.json"}
@@ -123,7 +124,7 @@ def relabel(out: Path) -> list[dict[str, Any]]:
     """Decide every run's label again from its kept curves (after a change to the labelling
     rules), writing the formats of runs that become labelled; trains nothing."""
     entries = []
-    for f in sorted(Path(out).glob("r*/label.json")):
+    for f in sorted(Path(out).glob("[rh][0-9]*/label.json")):
         entry = json.loads(f.read_text())
         folder = f.parent
         if (folder / CURVES_FILE).exists() and (folder / MONITOR_FILE).exists():
@@ -170,12 +171,22 @@ def cached(out: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
     return entry if entry.get("hash") == recipe_hash(recipe) else None
 
 
+#: Extra healthy controls are numbered from here (their recipes never collide with the draw's).
+HEALTHY_BASE = 100_000
+
+
+def recipes(n: int, master_seed: int = 0, healthy: int = 0) -> list[dict[str, Any]]:
+    """The corpus's recipes: ``n`` drawn ones, then ``healthy`` extra healthy controls."""
+    out = [R.make(i, master_seed) for i in range(n)]
+    out += [R.make(HEALTHY_BASE + i, master_seed, cause=None) for i in range(healthy)]
+    return out
+
+
 def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str] | None = None,
-             quiet: bool = False) -> list[dict[str, Any]]:
+             quiet: bool = False, healthy: int = 0) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     todo, done = [], []
-    for i in range(n):
-        r = R.make(i, master_seed)
+    for r in recipes(n, master_seed, healthy):
         if only and r["id"] not in only:
             continue
         hit = cached(out, r)
@@ -204,7 +215,7 @@ def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str]
 def collect(out: Path) -> list[dict[str, Any]]:
     """The entries of every run folder that holds a label (a generation still running, or cut short)."""
     entries = []
-    for f in sorted(Path(out).glob("r*/label.json")):
+    for f in sorted(Path(out).glob("[rh][0-9]*/label.json")):
         try:
             entries.append(json.loads(f.read_text()))
         except ValueError:
@@ -246,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"corpus folder (default {DEFAULT_OUT})")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0, help="master seed of the recipe draw")
+    ap.add_argument("--healthy", type=int, default=DEFAULT_HEALTHY,
+                    help=f"extra healthy controls beyond the draw (default {DEFAULT_HEALTHY})")
     ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
     ap.add_argument("--manifest", action="store_true",
                     help="only rebuild manifest.jsonl from the runs already in --out (train nothing)")
@@ -256,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         entries = relabel(args.out) if args.relabel else collect(args.out)
         write_manifest(args.out, entries)
     else:
-        entries = generate(args.n, args.out, args.jobs, args.seed, args.only)
+        entries = generate(args.n, args.out, args.jobs, args.seed, args.only, healthy=args.healthy)
     print(summary(entries))
     return 0
 

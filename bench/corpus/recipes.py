@@ -415,7 +415,7 @@ def make(index: int, master_seed: int = 0, cause: str | None = "draw") -> dict[s
         k = int(rng.choice(len(shares), p=shares / shares.sum()))
         cause = CAUSES[k] if k < len(CAUSES) else None
     r = base_recipe(rng, seed=int(rng.integers(0, 2**31 - 1)))
-    r["id"] = f"r{index:04d}"
+    r["id"] = f"r{index:04d}" if index < 100_000 else f"h{index - 100_000:04d}"
     if cause is not None:
         s = float(rng.uniform())
         variant, fix = FAULTS[cause](r, s, rng)

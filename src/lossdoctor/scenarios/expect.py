@@ -42,6 +42,19 @@ def median_between(key: str, lo: float = -math.inf, hi: float = math.inf,
     return _named(check, f"{key}_median")
 
 
+def peaks(key: str, factor: float) -> Expect:
+    """The largest finite value of ``key`` (or a non-finite one) is ``factor`` x its first."""
+    def check(rec: Recording) -> str | None:
+        v = rec.values(key)
+        if len(v) < 2 or not np.isfinite(v[0]):
+            return f"{key}: too few points"
+        if not np.all(np.isfinite(v)):
+            return None
+        return None if float(v.max()) >= factor * float(v[0]) else (
+            f"{key} peaked at {float(v.max()):.3g} from {float(v[0]):.3g}, less than {factor:g}x")
+    return _named(check, f"{key}_peaks")
+
+
 def grows(key: str, factor: float) -> Expect:
     """The maximum of ``key`` over the last half is ``factor`` x its first value."""
     def check(rec: Recording) -> str | None:

@@ -39,6 +39,19 @@ def _dead_lr(seed: int):
                       momentum=0.9, steps=1000, batch_size=64)
 
 
+def _dead_bias_adam(seed: int):
+    return classifier(seed, data="classification", hidden=(64, 64, 64), act="relu", bias_init=-2.5,
+                      opt="adam", lr=1e-3, steps=800, batch_size=64)
+
+
+def _explode_deep_relu(seed: int):
+    # Xavier with the ReLU gain is He/Kaiming scale: a standard init; momentum 0.9 at lr 0.08 is
+    # an effective 0.8, inside SGD's usual range. Only the depth, with nothing to tame it
+    # (no normalisation, no skips, no clipping), blows the gradient up.
+    return classifier(seed, data="diabetes", regression=True, hidden=(64,) * 12, act="relu", init="xavier",
+                      opt="sgd", lr=0.08, momentum=0.9, steps=400, batch_size=64)
+
+
 def _sigmoid_deep_adam(seed: int):
     return classifier(seed, data="moons", hidden=(32,) * 7, act="sigmoid", opt="adam", lr=1e-3,
                       steps=400, batch_size=64)
@@ -54,18 +67,18 @@ SCENARIOS = (
              "An 11-layer sigmoid MLP on digits: each sigmoid passes back at most 1/4 of the\n"
              "gradient, so the first layers get almost none and the loss barely moves.",
              _sigmoid_deep, expect=(E.layer_ratio_below("grad_norm", VANISH_RATIO),)),
-    Scenario("exploding_deep_init", "exploding_gradients", "nan_inf",
-             "A 9-layer ReLU MLP with weights x5: activations grow ~2x per layer, the gradient\n"
-             "norm starts in the thousands; a few steps throw the weights and the loss to NaN.",
+    Scenario("exploding_deep_init", "bad_initialization", "nan_inf",
+             "A 9-layer ReLU MLP with weights x5 (the root): activations grow ~2x per layer, the\n"
+             "gradient starts in the thousands (the mechanism); a few steps throw the loss to NaN.",
              _explode_deep,
              expect=(E.median_between("grad_norm", lo=EXPLODE_GRAD, part=(0.0, 0.01)),)),
     Scenario("dead_relu_bias", "dead_relu", "stagnation",
              "A ReLU MLP on digits with hidden biases set to -3: nearly every unit outputs 0\n"
              "for every input, no gradient flows through them, the loss sits at chance.",
              _dead_bias, expect=(E.median_between("dead_frac", lo=DEAD_SHARE),)),
-    Scenario("dead_relu_high_lr", "dead_relu", "stagnation",
-             "A ReLU MLP on digits with SGD at lr 1.0: the first large steps push a whole layer\n"
-             "into its zero side for good; the loss falls back to chance and stays.",
+    Scenario("dead_relu_high_lr", "lr_too_high", "stagnation",
+             "A ReLU MLP on digits with SGD at lr 1.0 (the root): the first large steps push a\n"
+             "whole layer into its zero side for good (the mechanism); the loss sits at chance.",
              _dead_lr, expect=(E.layer_median_above("dead_frac", DEAD_SHARE, part=(0.5, 1.0)),)),
     Scenario("vanishing_sigmoid_adam", "vanishing_gradients", "plateau_then_drop",
              "An 8-layer sigmoid MLP on two-moons, Adam: the gradient shrinks ~6x a layer, the\n"
@@ -73,6 +86,14 @@ SCENARIOS = (
              _sigmoid_deep_adam,
              expect=(E.layer_ratio_below("grad_norm", VANISH_RATIO),
                      E.weight_grad_share_at_plateau(lo=NOT_SADDLE_SHARE))),
+    Scenario("dead_relu_bias_adam", "dead_relu", "stagnation",
+             "A 4-layer ReLU MLP on make_classification with hidden biases at -2.5, Adam: the\n"
+             "units are dead from the first batch, Adam has no gradient to rescale; chance level.",
+             _dead_bias_adam, expect=(E.median_between("dead_frac", lo=DEAD_SHARE),)),
+    Scenario("exploding_deep_relu", "exploding_gradients", "nan_inf",
+             "A 13-layer plain ReLU MLP on diabetes (regression), He-scale init, SGD + momentum at\n"
+             "an effective lr 0.8: nothing but the depth amplifies the gradient; NaN in a dozen steps.",
+             _explode_deep_relu, expect=(E.peaks("grad_norm", 10.0),)),
     Scenario("exploding_deep_linear", "exploding_gradients", "nan_inf",
              "A 13-layer linear stack on make_classification, SGD + momentum: each layer's\n"
              "gradient is a product of the 12 others; as they grow it grows 100x+, then NaN.",
