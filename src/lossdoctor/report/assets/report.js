@@ -87,7 +87,12 @@
       },
       legend: {live: true},
       hooks: {
-        setScale: [function (u, key) { if (key === "x" && group) { group.follow(u); } }],
+        setScale: [function (u, key) {
+          if (key !== "x") { return; }
+          el.dataset.xmin = String(u.scales.x.min);
+          el.dataset.xmax = String(u.scales.x.max);
+          if (group) { group.follow(u); }
+        }],
         draw: [function (u) { el.dataset.drawn = "1"; }]
       }
     };
