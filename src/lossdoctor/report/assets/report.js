@@ -70,6 +70,27 @@
     });
   };
 
+  /* Ticks of a log axis: powers of ten (every k-th when the range spans many decades), or
+   * 1-2-5 steps when it spans less than a decade; uPlot's own minor ticks crowd a short panel. */
+  function logSplits(u, axisIdx, min, max) {
+    if (!(min > 0) || !(max > min)) { return [min, max]; }
+    var a = Math.floor(Math.log10(min)), b = Math.ceil(Math.log10(max)), out = [];
+    var step = Math.max(1, Math.ceil((b - a) / 6));
+    for (var e = a; e <= b; e += step) {
+      var v = Math.pow(10, e);
+      if (v >= min * 0.999 && v <= max * 1.001) { out.push(v); }
+    }
+    if (out.length >= 2) { return out; }
+    out = [];
+    for (var e2 = a; e2 <= b; e2++) {
+      [1, 2, 5].forEach(function (m) {
+        var w = m * Math.pow(10, e2);
+        if (w >= min * 0.999 && w <= max * 1.001) { out.push(+w.toPrecision(3)); }
+      });
+    }
+    return out.length ? out : [min, max];
+  }
+
   function baseOpts(el, group, height, unit, extra) {
     var opts = {
       width: widthOf(el),
@@ -78,7 +99,7 @@
       axes: [
         {label: height >= 250 && unit ? unit + "s" : undefined, size: 32,
          values: function (u, v) { return v.map(fmtStep); }},
-        {size: AXIS, values: function (u, v) { return v.map(fmt); }}
+        {size: AXIS, values: function (u, v) { return v.map(function (x) { return x === null ? "" : fmt(x); }); }}
       ],
       cursor: {
         drag: {x: true, y: false},
@@ -118,11 +139,7 @@
     var opts = baseOpts(el, group, height, unit);
     opts.series = series;
     opts.scales.y = spec.log ? {distr: 3, log: 10} : {auto: true};
-    if (spec.log) {  // label the powers of ten only: the minor ticks of a short panel crowd
-      opts.axes[1].values = function (u, v) {
-        return v.map(function (x) { var e = Math.log10(x); return Math.abs(e - Math.round(e)) < 1e-9 ? fmt(x) : ""; });
-      };
-    }
+    if (spec.log) { opts.axes[1].splits = logSplits; }
     if (spec.band && spec.log) {  // the band stays in view, so the line reads against it
       opts.scales.y.range = function (u, min, max) {
         return uPlot.rangeLog(Math.min(min, spec.band[0]), Math.max(max, spec.band[1]), 10, true);
@@ -203,7 +220,7 @@
           ctx.fill();
           ctx.stroke();
           ctx.fillStyle = "#000";
-          ctx.fillText(m.label, x + 7 * PX, y - 16 * PX);
+          ctx.fillText(m.label, x + 8 * PX, y + 4 * PX);  // below-right: the span titles are on top
         });
         ctx.fillStyle = "#d62728";
         (run.nonfinite || []).forEach(function (s) {
