@@ -154,6 +154,17 @@ def test_verification_arms_are_overlaid_and_stand_beside_their_cause():
     assert "lr_x10</b>: fixed" in row
 
 
+def test_an_arm_log_is_read_for_its_curve(tmp_path):
+    base = lossdoctor.diagnose(EX / "jena_lr_low.csv")
+    arm = {"arm": "lr_x10", "tests": ["lr_too_low"], "outcome": "fixed", "effect": "",
+           "log": str(EX / "jena_healthy.csv")}
+    gone = {"arm": "wd_div10", "tests": ["regularization_too_strong"], "outcome": "no_change",
+            "effect": "", "log": str(tmp_path / "gone.jsonl")}
+    data = _data_block(render_html(base, verification={base.source: [arm, gone]}))
+    labels = [s["label"] for s in data["runs"][0]["loss"]["series"]]
+    assert labels == ["loss", "val_loss", "rerun lr_x10 (fixed)"]
+
+
 def test_several_runs_get_an_overview_linking_each_section(tmp_path):
     dxs = lossdoctor.diagnose_all(EX)
     text = render_html(dxs)

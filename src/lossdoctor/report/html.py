@@ -70,14 +70,17 @@ def render_html(diagnoses: Diagnosis | Sequence[Diagnosis], *, title: str | None
     verification = verification or {}
     figs, payload_runs, sections = [], [], []
     for i, dx in enumerate(dxs):
-        arms = list(verification.get(dx.source, ())) or list(getattr(dx, "verification", None) or ())
+        arms = [_with_series(a) for a in
+                (list(verification.get(dx.source, ())) or list(getattr(dx, "verification", None) or ()))]
         fig = plots.figure(dx, arms) if dx.run is not None and dx.run.loss is not None else None
         figs.append(fig)
         rid = f"run-{i + 1}"
         payload_runs.append(_run_payload(rid, fig) if fig is not None else {"id": rid})
         sections.append(_run_section(rid, dx, fig, arms))
     overlay = plots.overlay(dxs) if len(dxs) > 1 else None
-    payload = {"runs": payload_runs, "overlay": _lines_payload(overlay) if overlay else None}
+    units = {str(dx.run.meta.get("step_unit") or "step") for dx in dxs if dx.run is not None}
+    payload = {"runs": payload_runs, "overlay": _lines_payload(overlay) if overlay else None,
+               "overlay_unit": units.pop() if len(units) == 1 else "step"}
 
     title = title or (f"lossdoctor: {_name(dxs[0])}" if len(dxs) == 1
                       else f"lossdoctor: {len(dxs)} runs")
@@ -110,6 +113,19 @@ def render_html(diagnoses: Diagnosis | Sequence[Diagnosis], *, title: str | None
     parts.extend(f"<script>{s}</script>" for s in scripts)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _with_series(arm: Mapping) -> dict:
+    """A rerun arm with its loss to overlay: given as ``series``, or read from its ``log``."""
+    arm = dict(arm)
+    if arm.get("series") is None and arm.get("log"):
+        try:
+            from ..readers import read
+
+            arm["series"] = read(arm["log"]).loss
+        except Exception:  # an arm whose log is gone still has its outcome in the table
+            arm["series"] = None
+    return arm
 
 
 # -- static HTML -------------------------------------------------------------------------------

@@ -343,7 +343,7 @@
       var spec = DATA.overlay;
       spec.series.forEach(function (s) { s.role = "line"; });
       var group = new Group(null);
-      var u = lineChart(el, spec, group, 320, "step");
+      var u = lineChart(el, spec, group, 320, DATA.overlay_unit || "step");
       group.add(u);
       all.push({u: u, el: el});
       u.over.addEventListener("dblclick", function () { group.reset(); });
