@@ -119,7 +119,20 @@ def _diagnoses(args: argparse.Namespace) -> list:
 
         args.path = args.mlflow  # error messages name it
         runs = read_uri(args.mlflow, experiment=args.experiment, run=args.run)
-        return [lossdoctor.diagnose(r) for r in runs]
+        diagnoses, skipped = [], []
+        for run in runs:  # as diagnose_all: a run without a loss must not cost the others
+            try:
+                diagnoses.append(lossdoctor.diagnose(run))
+            except lossdoctor.LogError as exc:
+                skipped.append(str(exc))
+        if not diagnoses:
+            raise lossdoctor.LogError("; ".join(skipped))
+        if skipped:
+            import dataclasses
+
+            diagnoses[0] = dataclasses.replace(diagnoses[0], warnings=diagnoses[0].warnings + tuple(
+                f"skipped: {s}" for s in skipped))
+        return diagnoses
     if args.experiment or args.run:
         raise CommandError("--experiment and --run narrow --mlflow URI")
     if not args.path:

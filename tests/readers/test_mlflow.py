@@ -5,6 +5,7 @@ same as the same numbers written to a CSV."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -171,3 +172,20 @@ def test_without_mlflow_the_message_names_the_install(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")], capture_output=True,
                          text=True, timeout=60).stdout
     assert "pip install 'lossdoctor[mlflow]'" in out
+
+
+def test_a_run_without_a_loss_is_skipped_not_fatal(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = _client(uri)
+    log_mlflow(client, "mixed", "good", source_run("jena_lr_low"))
+    exp = client.get_experiment_by_name("mixed").experiment_id
+    bad = client.create_run(exp, run_name="accuracy-only")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client.log_metric(bad.info.run_id, "accuracy", 0.5, step=0)
+        client.log_metric(bad.info.run_id, "accuracy", 0.6, step=1)
+    code = cli.main(["diagnose", "--mlflow", uri, "--json"])
+    assert code == 1
+    doc = json.loads(capsys.readouterr().out)  # one run diagnosed, the other named as skipped
+    assert doc["symptoms"][0]["id"] == "plateau_then_drop"
+    assert any("skipped" in w and bad.info.run_id in w and "no training loss" in w for w in doc["warnings"])
