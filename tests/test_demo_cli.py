@@ -78,5 +78,6 @@ def test_demo_plain_answers_the_quiz(tmp_path):
     for name in JENA:
         assert (out / f"{name}.jsonl").is_file()
     assert str(out) in text
+    assert (out / "report.html").is_file() and str(out / "report.html") in text  # and its path printed
     # the live alerts are shown by the demo itself, not also warned and logged on stderr
     assert "LossdoctorAlert" not in res.stderr and "lossdoctor alert" not in res.stderr

@@ -45,22 +45,25 @@ class Command(NamedTuple):
 
 # -- diagnose ----------------------------------------------------------------------------------
 def _setup_diagnose(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH",
+    p.add_argument("path", metavar="PATH", nargs="?",
                    help="a log file (CSV, JSON, JSONL, trainer_state.json, TensorBoard events, "
-                        "text) or a folder of runs")
+                        "text, mlflow.db, a W&B run) or a folder of runs")
     p.add_argument("--json", action="store_true",
                    help="print the diagnosis as JSON (one object, or an array for several runs)")
     p.add_argument("-q", "--quiet", action="store_true", help="print one line per run")
+    p.add_argument("--html", metavar="FILE", help="also write the HTML report to FILE")
+    _add_tracker_options(p)
     _add_output_options(p)
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
-    import lossdoctor
-
-    diagnoses = lossdoctor.diagnose_all(args.path)
-    if not diagnoses:
-        raise lossdoctor.LogError(f"{args.path}: no training runs found")
+    diagnoses = _diagnoses(args)
     code = exit_code(diagnoses)
+    if args.html:
+        from .report.html import write_html
+
+        written = write_html(diagnoses, args.html)
+        sys.stderr.write(f"report written to {written}\n")  # stdout may hold only JSON
     if args.json:
         try:
             _write(_to_json(diagnoses) + "\n")
@@ -106,6 +109,78 @@ def _json_doc(dx) -> dict:
         merged += [w for w in run_warnings if w not in merged]
         d["warnings"] = merged
     return d
+
+
+def _add_tracker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mlflow", metavar="URI",
+                   help="read the runs of an MLflow tracking URI instead of PATH "
+                        "(sqlite:///mlflow.db, file:./mlruns, http://127.0.0.1:5000)")
+    p.add_argument("--experiment", metavar="NAME", help="with --mlflow: only this experiment")
+    p.add_argument("--run", metavar="ID", help="with --mlflow: only this run (id or name)")
+
+
+def _diagnoses(args: argparse.Namespace) -> list:
+    """The diagnoses of PATH or of the runs at ``--mlflow URI``."""
+    import lossdoctor
+
+    if args.mlflow:
+        if args.path:
+            raise CommandError("give PATH or --mlflow URI, not both")
+        from .readers.mlflow import read_uri
+
+        args.path = args.mlflow  # error messages name it
+        runs = read_uri(args.mlflow, experiment=args.experiment, run=args.run)
+        diagnoses, skipped = [], []
+        for run in runs:  # as diagnose_all: a run without a loss must not cost the others
+            try:
+                diagnoses.append(lossdoctor.diagnose(run))
+            except lossdoctor.LogError as exc:
+                skipped.append(str(exc))
+        if not diagnoses:
+            raise lossdoctor.LogError("; ".join(skipped))
+        if skipped:
+            import dataclasses
+
+            diagnoses[0] = dataclasses.replace(diagnoses[0], warnings=diagnoses[0].warnings + tuple(
+                f"skipped: {s}" for s in skipped))
+        return diagnoses
+    if args.experiment or args.run:
+        raise CommandError("--experiment and --run narrow --mlflow URI")
+    if not args.path:
+        raise CommandError("give a PATH (a log file or a folder of runs) or --mlflow URI")
+    diagnoses = lossdoctor.diagnose_all(args.path)
+    if not diagnoses:
+        raise lossdoctor.LogError(f"{args.path}: no training runs found")
+    return diagnoses
+
+
+# -- report ------------------------------------------------------------------------------------
+def _setup_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", nargs="?",
+                   help="a log file or a folder of runs, as for diagnose")
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE",
+                   help="the HTML file to write (default: report.html)")
+    p.add_argument("--png", metavar="DIR", help="also write the plots as PNG files into DIR")
+    _add_tracker_options(p)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report.html import write_html
+
+    diagnoses = _diagnoses(args)
+    written = write_html(diagnoses, args.output)
+    size = written.stat().st_size
+    _write(f"{written} ({len(diagnoses)} run{'s' if len(diagnoses) > 1 else ''}, "
+           f"{size / 1024:,.0f} KB)\n")
+    if args.png:
+        from .report import png
+
+        why = png.missing_requirements()
+        if why:
+            raise CommandError(why)
+        for path in png.write_pngs(diagnoses, args.png):
+            _write(f"{path}\n")
+    return exit_code(diagnoses)
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -219,6 +294,8 @@ def _scenarios_run(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "diagnose": Command("tell what a training log's loss curve shows and why",
                         _setup_diagnose, _run_diagnose),
+    "report": Command("write a self-contained HTML report with annotated plots",
+                      _setup_report, _run_report),
     "demo": Command("replay Jena's case: train four runs live and answer the quiz from their logs",
                     _setup_demo, _run_demo),
     "scenarios": Command("list the built-in training scenarios, or train one and write its logs",

@@ -84,7 +84,8 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
           every_n: int | None = None, act_every: int | None = None, sync_every: int | None = None,
           alerts: bool = True, check_every: int = CHECK_EVERY, alert_on: Iterable[str] = ALERT_ON,
           on_alert: Callable[[Alert], Any] | None = None, stop_on: Iterable[str] = (),
-          flush_every: int = FLUSH_EVERY, flush_secs: float = FLUSH_SECS, mode: str = "w") -> Monitor:
+          flush_every: int = FLUSH_EVERY, flush_secs: float = FLUSH_SECS, mode: str = "w",
+          report: str | os.PathLike | None = None) -> Monitor:
     """Start monitoring ``model`` trained by ``optimizer``; returns a :class:`Monitor` (a context
     manager: leaving the ``with`` block writes what is pending and closes the log).
 
@@ -101,11 +102,16 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
         stop_on: symptoms that stop training with :class:`TrainingStopped`, e.g.
             ``("nan_inf", "divergence")``.
         flush_every, flush_secs: the log is flushed every this many records or seconds.
+        report: write the HTML report of the log to this file when the monitor closes (needs
+            ``path``; see :mod:`lossdoctor.collect.reporting`).
     """
-    return Monitor(model, optimizer, path, scheduler=scheduler, scaler=scaler, hparams=hparams,
+    from .reporting import monitor
+
+    return monitor(model, optimizer, path, scheduler=scheduler, scaler=scaler, hparams=hparams,
                    detail=detail, every_n=every_n, act_every=act_every, sync_every=sync_every,
                    alerts=alerts, check_every=check_every, alert_on=alert_on, on_alert=on_alert,
-                   stop_on=stop_on, flush_every=flush_every, flush_secs=flush_secs, mode=mode)
+                   stop_on=stop_on, flush_every=flush_every, flush_secs=flush_secs, mode=mode,
+                   report=report)
 
 
 __all__ = ["watch", "Monitor", "Alert", "LossdoctorAlert", "TrainingStopped", "MonitorWarning",

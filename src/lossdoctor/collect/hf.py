@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .introspect import jsonable
+from . import reporting
 from .monitor import Monitor
 
 try:
@@ -45,7 +46,8 @@ CONFIG = ("model_type", "hidden_dropout_prob", "attention_probs_dropout_prob", "
 
 class LossdoctorTrainerCallback(TrainerCallback):
     """Records training into ``path`` (default: ``<output_dir>/lossdoctor.jsonl``). Keyword
-    arguments are those of :func:`lossdoctor.watch`."""
+    arguments are those of :func:`lossdoctor.watch` (``report="run.html"`` writes the HTML report
+    when training ends)."""
 
     def __init__(self, path: str | os.PathLike | None = None, **watch_kwargs: Any):
         self.path = path
@@ -72,7 +74,7 @@ class LossdoctorTrainerCallback(TrainerCallback):
             hp["activation"] = hp["hidden_act"]
         kwargs = dict(self.watch_kwargs)
         hp.update(kwargs.pop("hparams", None) or {})
-        self.monitor = Monitor(model, optimizer, path, scheduler=lr_scheduler, hparams=hp,
+        self.monitor = reporting.monitor(model, optimizer, path, scheduler=lr_scheduler, hparams=hp,
                                one_step_per_call=True, **kwargs)
         self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
 

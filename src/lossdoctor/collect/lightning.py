@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import signals as S
 from .introspect import jsonable
+from . import reporting
 from .monitor import Monitor
 
 try:
@@ -31,7 +32,7 @@ except ImportError:  # pragma: no cover - exercised only without lightning
 
 class LossdoctorCallback(Callback):
     """Records training into ``path`` (a ``lossdoctor.log/1`` JSONL file). Keyword arguments
-    are those of :func:`lossdoctor.watch` (``detail``, ``every_n``, ``stop_on``, ``on_alert``...)."""
+    are those of :func:`lossdoctor.watch` (``report="run.html"`` writes the HTML report at the end, ``detail``, ``every_n``, ``stop_on``, ``on_alert``...)."""
 
     def __init__(self, path: str | os.PathLike | None = "lossdoctor.jsonl", **watch_kwargs: Any):
         super().__init__()
@@ -59,7 +60,7 @@ class LossdoctorCallback(Callback):
                 hp.setdefault(key, jsonable(v))
         kwargs = dict(self.watch_kwargs)
         hp.update(kwargs.pop("hparams", None) or {})
-        self.monitor = Monitor(pl_module, opt, self.path, scheduler=sched, scaler=scaler, hparams=hp,
+        self.monitor = reporting.monitor(pl_module, opt, self.path, scheduler=sched, scaler=scaler, hparams=hp,
                                **kwargs)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:

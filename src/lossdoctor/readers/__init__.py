@@ -3,6 +3,11 @@
 Every reader module has ``FORMAT`` (its name), ``sniff(path, head) -> float`` (how sure it is,
 0..1, from the path and the first bytes) and ``read(path) -> Run``. A new format is one new
 module plus one line in :data:`READERS`.
+
+A format whose one file or folder holds several runs (a tracking store: MLflow's ``mlflow.db``
+and ``mlruns/``, a W&B run folder, a W&B chart export) also has ``read_many(path) ->
+list[Run]``, and ``claims_folder(folder) -> bool`` when a folder as a whole is one store: such a
+folder is read by its reader and not searched file by file.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 from pathlib import Path
 
 from ..core import LogError, Run
-from . import csv_table, jsonl, keras_history, tensorboard, text, trainer_state
+from . import csv_table, jsonl, keras_history, mlflow, tensorboard, text, trainer_state, wandb, wandb_csv
 from .hparams import SIDECARS, load_sidecars
 
 #: The formats, in order of preference when two are equally sure (and, for a folder holding
@@ -20,6 +25,9 @@ from .hparams import SIDECARS, load_sidecars
 READERS = (
     jsonl,          # lossdoctor's own monitor logs and any one-object-per-line log
     trainer_state,  # Hugging Face trainer_state.json
+    wandb,          # W&B run logs (run-<id>.wandb) and run folders (needs the wandb extra)
+    mlflow,         # MLflow stores: mlflow.db, mlruns/ (needs the mlflow extra)
+    wandb_csv,      # the CSV a W&B chart exports
     csv_table,      # CSV/TSV, Lightning metrics.csv, Keras CSVLogger, YOLO results.csv
     keras_history,  # json.dump(history.history)
     tensorboard,    # events.out.tfevents.* (needs the tensorboard extra)
@@ -48,9 +56,15 @@ def read_all(path: str | os.PathLike) -> list[Run]:
     p = Path(path)
     if not p.exists():
         raise LogError(f"{p}: no such file or folder")
+    store = _store_reader(p)
+    if store is not None:
+        return store.read_many(p)
     if p.is_file():
         return [_read_file(p)]
-    groups = _find_logs(p)
+    stores: list[tuple[Path, object]] = []
+    groups = _find_logs(p, stores)
+    if not groups and stores:
+        return _read_stores(stores, p, [])
     if not groups:
         raise LogError(f"{p}: no training logs found in this folder (looked for CSV, JSON, JSONL, "
                        f"trainer_state.json, TensorBoard event files and text logs)")
@@ -66,6 +80,7 @@ def read_all(path: str | os.PathLike) -> list[Run]:
             if len(split) > 1:  # several runs in one folder: each is named by its file
                 run = dataclasses.replace(run, meta={**run.meta, "name": str(group[0][2].relative_to(p))})
             runs.append(run)
+    runs.extend(_read_stores(stores, p, errors, strict=False))
     if not runs:
         raise LogError("; ".join(errors))
     if errors:
@@ -116,13 +131,47 @@ def _with_sidecars(run: Run, folder: Path) -> Run:
     return dataclasses.replace(run, hparams=hp, warnings=run.warnings + tuple(warnings))
 
 
-def _find_logs(root: Path) -> dict[Path, list[tuple[float, int, Path]]]:
+def _store_reader(path: Path):
+    """The reader that reads ``path`` whole as a store of runs (see the module doc), or None."""
+    if path.is_dir():
+        return next((m for m in READERS if hasattr(m, "claims_folder") and m.claims_folder(path)), None)
+    try:
+        score, mod = sniff(path)
+    except LogError:
+        return None
+    return mod if mod is not None and hasattr(mod, "read_many") else None
+
+
+def _read_stores(stores, root: Path, errors: list[str], strict: bool = True) -> list[Run]:
+    runs = []
+    for where, mod in stores:
+        try:
+            found = mod.read_many(where)
+        except LogError as exc:
+            errors.append(str(exc))
+            continue
+        rel = str(where.relative_to(root)) if where != root else root.name
+        runs.extend(dataclasses.replace(r, meta={**r.meta, "name": f"{rel}: {r.meta['name']}"
+                                                 if r.meta.get("name") else rel}) for r in found)
+    if strict and not runs:
+        raise LogError("; ".join(errors))
+    return runs
+
+
+def _find_logs(root: Path, stores: list | None = None) -> dict[Path, list[tuple[float, int, Path]]]:
     """Candidate logs grouped by run folder. TensorBoard's ``train/`` and ``validation/``
-    sub-folders belong to their parent run."""
+    sub-folders belong to their parent run. Stores of several runs (tracking stores, W&B run
+    folders) go to ``stores`` as ``(path, reader)``; the folder of one is not searched."""
     groups: dict[Path, list[tuple[float, int, Path]]] = {}
     root_depth = len(root.parts)
     for dirpath, dirnames, filenames in os.walk(root):
         d = Path(dirpath)
+        if stores is not None and d != root:
+            mod = _store_reader(d)
+            if mod is not None:
+                stores.append((d, mod))
+                dirnames[:] = []
+                continue
         if len(d.parts) - root_depth >= MAX_DEPTH:
             dirnames[:] = []
         dirnames[:] = sorted(x for x in dirnames if x not in SKIP_DIRS and not x.startswith("."))
@@ -137,6 +186,9 @@ def _find_logs(root: Path) -> dict[Path, list[tuple[float, int, Path]]]:
             except LogError:
                 continue
             if mod is None or score < 0.2:
+                continue
+            if stores is not None and hasattr(mod, "read_many"):
+                stores.append((f, mod))
                 continue
             run_dir = d
             if mod is tensorboard and d.name in tensorboard.SPLIT_DIRS and d != root:

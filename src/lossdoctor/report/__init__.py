@@ -2,6 +2,8 @@
 
 - :mod:`.titles`: human titles for the taxonomy's ids (no dependencies).
 - :mod:`.terminal`: the rich terminal report, ``render(diagnoses, console)``.
+- :mod:`.html`: the self-contained HTML report, ``write_html(diagnoses, path)``; what it draws
+  is in :mod:`.plots`, the same plots as PNG in :mod:`.png`.
 
 Importing this package does not import rich: :func:`render` loads it on first use, so the
 JSON output and the command's start-up stay fast.
@@ -20,4 +22,12 @@ def render(diagnoses, console=None) -> None:
     _render(diagnoses, console)
 
 
-__all__ = ["render", "cause_title", "symptom_title", "CAUSE_TITLES", "SYMPTOM_TITLES"]
+def write_html(diagnoses, path, **kw):
+    """Write the HTML report of one diagnosis or several: see
+    :func:`lossdoctor.report.html.write_html`."""
+    from .html import write_html as _write_html
+
+    return _write_html(diagnoses, path, **kw)
+
+
+__all__ = ["render", "write_html", "cause_title", "symptom_title", "CAUSE_TITLES", "SYMPTOM_TITLES"]

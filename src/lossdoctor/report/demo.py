@@ -362,6 +362,11 @@ def run_demo(out: Path, console, live: bool, seed: int = 0) -> list[DemoRun]:
     runs = train_all(out, console, live, seed)
     diagnose_all(runs)
     render(runs, console, out)
+    from .html import write_html
+
+    report = write_html([r.diagnosis for r in runs], out / "report.html",
+                        title="lossdoctor: Jena's case, four runs")
+    console.print(f"HTML report of the four runs: {report}", markup=False)
     return runs
 
 
