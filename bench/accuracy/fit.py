@@ -71,7 +71,8 @@ def samples(entries, runs, formats):
             out.append({"x": feats, "y": e["label"], "w": MONITOR_WEIGHT if fmt == MONITOR else 1.0,
                         "group": f"{r['data']}/{r['model']['family']}", "id": e["id"], "fmt": fmt,
                         "fits": {c: (not a.symptoms or any(s.id in _produces(c) for s in a.symptoms))
-                                 for c in feats}})
+                                 for c in feats},
+                        "own": {c: any(w > 0 for w in a.findings[c].keys.values()) for c in feats}})
     return out
 
 
@@ -199,7 +200,7 @@ def thresholds(data, P, causes):
         j = int(np.argmax(P[i]))
         c = causes[j]
         for jj, cc in enumerate(causes):
-            if P[i, jj] > 0 and s["fits"].get(cc, False):
+            if P[i, jj] > 0 and s["fits"].get(cc, False) and s["own"].get(cc, False):
                 said.append((float(P[i, jj]), cc == s["y"], s["w"]))
         if s["y"] in causes:
             truth_p.append((float(P[i, causes.index(s["y"])]), s["w"]))

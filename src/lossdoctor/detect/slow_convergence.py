@@ -11,8 +11,9 @@ relative to how far it fell in the run. Recognised when
 * the remaining share is at least :data:`REMAINING` and the fit explains the curve (R² at least
   :data:`MIN_R2`),
 * the fitted last fifth of the run still brings :data:`LAST_SHARE` of the drop (and the raw
-  levels fall too, by :data:`RAW_NOISE_K` noise units), and that late fall is spread out (no tenth of the second half holds :data:`MAX_WINDOW_SHARE` of it:
-  a step-decay schedule's late drop is not slowness);
+  levels fall too, by :data:`RAW_NOISE_K` noise units), and no tenth of the second half falls
+  beyond what the fit explains by :data:`MAX_WINDOW_SHARE` of that half's fall (a step-decay
+  schedule's late drop is not slowness);
 
 or, for a classifier of known C, when the loss ends above chance level ln(C) and is still falling.
 Judged on the fit, not on two or three points, so a converged run logged once an epoch (a few
@@ -27,9 +28,12 @@ from ..core import Symptom
 from .curve import fmt
 
 ID = "slow_convergence"
-#: The loss would still fall at least this share of its fall so far (tau >= ~0.6 of the run).
-REMAINING = 0.25
-MIN_R2 = 0.8
+#: The loss would still fall at least this share of its fall so far (tau >= ~0.55 of the run).
+REMAINING = 0.2
+#: The fit must explain this share of the smoothed curve's variance (noisy logs explain less).
+MIN_R2 = 0.6
+#: A late drop this many noise units beyond the fit is a step, not a slow fall.
+STEP_NOISE_K = 4.0
 LAST_SHARE = 0.06
 MAX_WINDOW_SHARE = 0.6
 NOISE_K = 4.0
@@ -60,6 +64,23 @@ def fit(pos: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, float]:
     return float(TAUS[k]), float(a[k]), float(b[k]), 1.0 - float(sse[k]) / sst if n > 2 else 0.0
 
 
+def _late_step(c, tau: float, a: float, b: float) -> bool:
+    """A drop in the second half that a smooth fall does not explain: some tenth of the run falls
+    more than the fit says by :data:`MAX_WINDOW_SHARE` of the second half's fall and by
+    :data:`STEP_NOISE_K` noise units (a step-decay schedule's late drop, not slowness)."""
+    ys, pos = c.ys, c.pos
+    second = pos >= 0.5
+    yy, pp = ys[second], pos[second]
+    if yy.size < 3:
+        return False
+    fitted = a + b * np.exp(-pp / tau)
+    d2 = float(fitted[0] - fitted[-1])
+    j = np.minimum(np.searchsorted(pp, pp + 0.1), yy.size - 1)
+    excess = (yy - yy[j]) - (fitted - fitted[j])
+    big = float(np.max(excess))
+    return big > max(MAX_WINDOW_SHARE * max(d2, 0.0), STEP_NOISE_K * c.level_noise)
+
+
 def remaining(tau: float) -> float:
     return float(1.0 / np.expm1(1.0 / tau))
 
@@ -80,18 +101,16 @@ def detect(cx) -> Symptom | None:
     tau, a, b, r2 = fit(pos, ys)
     rem = remaining(tau) if b > 0 else 0.0
     # the late fall read off the fit (which pools every point) and checked against the raw levels
+    # (the median of 70-85% of the run against the end's: two levels, not two points)
     fit_total = b * (1 - np.exp(-1 / tau))
     fit_late = b * (np.exp(-0.8 / tau) - np.exp(-1 / tau))
+    late_band = (pos >= 0.7) & (pos <= 0.85)
+    raw_late = (float(np.median(ys[late_band])) - y1) if late_band.any() else dl
     slow = (rem >= REMAINING and r2 >= MIN_R2 and fit_late >= LAST_SHARE * fit_total
-            and dl >= RAW_NOISE_K * c.level_noise)
+            and raw_late >= RAW_NOISE_K * c.level_noise)
     if not (slow or above_chance):
         return None
-    second = pos >= 0.5
-    yy, pp = ys[second], pos[second]
-    d2 = float(yy[0] - yy[-1]) if yy.size else 0.0
-    j = np.minimum(np.searchsorted(pp, pp + 0.1), yy.size - 1)
-    biggest = float(np.max(yy - yy[j])) if yy.size > 1 else 0.0
-    if d2 > 0 and biggest > MAX_WINDOW_SHARE * d2 and not above_chance:
+    if _late_step(c, tau, a, b) and not above_chance:
         return None
     conf = float(np.clip(0.5 + 0.2 * min(rem, 2.0) + dl / total, 0.5, 0.95))
     why = (f"a fit a + b·exp(-t/τ) gives τ = {tau:.2g} of the run: it would still fall about "

@@ -6,7 +6,7 @@ Three ways:
   noise);
 * it stalled early: the loss fell less than :data:`STALL_MAX_REL` of its start and then did not
   move at all over the last :data:`STALL_FROM`-onwards part of the run (every tenth of it within
-  :data:`STALL_FLAT_REL` of the end level, or within noise). That is the curve of a net that
+  :data:`STALL_FLAT_REL` of the start from that part's level, or within noise). That is the curve of a net that
   dropped to a uniform guess (or to wherever dead units and a decayed lr left it) and stayed,
   told without knowing the number of classes;
 * when the number of classes C is known: the loss sits near chance level ln(C) (never more than
@@ -41,8 +41,11 @@ STALL_MAX_REL = 0.30
 #: ...then held still from this position of the run to its end...
 STALL_FROM = 0.3
 #: ...every tenth of it within this share of the start from the end level, or within noise...
-STALL_FLAT_REL = 0.01
+STALL_FLAT_REL = 0.025
 STALL_FLAT_NOISE = 5.0
+#: ...and with no downward trend over it beyond this share of the start (still falling is not
+#: stalled, however slowly)...
+STALL_TREND = 0.02
 #: ...judged on at least this many logged points (a few dozen epochs cannot show "still").
 STALL_MIN_POINTS = 30
 
@@ -82,15 +85,20 @@ def detect(cx) -> Symptom | None:
 
 
 def _stalled(c, rel: float) -> float | None:
-    """The largest deviation of the last part's tenths from the end level when the loss stalled
-    early (see the module doc), else ``None``."""
+    """The largest deviation of the last part's tenths from that part's level when the loss
+    stalled early (see the module doc), else ``None``."""
     if c.n < STALL_MIN_POINTS or rel > STALL_MAX_REL or c.ys.size < 10:
         return None
+    level = float(np.median(c.ys[c.pos >= STALL_FROM]))
     dev = 0.0
     for a in np.arange(STALL_FROM, 1.0, 0.1):
         m = (c.pos >= a) & (c.pos < a + 0.1)
         if m.any():
-            dev = max(dev, abs(float(np.median(c.ys[m])) - c.end))
-    if dev <= STALL_FLAT_REL * abs(c.start) or dev <= STALL_FLAT_NOISE * c.level_noise:
-        return dev
-    return None
+            dev = max(dev, abs(float(np.median(c.ys[m])) - level))
+    if not (dev <= STALL_FLAT_REL * abs(c.start) or dev <= STALL_FLAT_NOISE * c.level_noise):
+        return None
+    # flat, not drifting: a least-squares trend over the stretch under STALL_TREND of the start
+    m = c.pos >= STALL_FROM
+    coef = np.polyfit(c.pos[m], c.ys[m], 1)
+    trend = -float(coef[0]) * (1.0 - STALL_FROM)
+    return dev if trend <= STALL_TREND * abs(c.start) else None

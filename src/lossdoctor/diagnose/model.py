@@ -8,7 +8,8 @@ corpus only (``bench/accuracy/fit.py``: really-trained runs labelled by interven
 ``weights.json`` beside this module, with the verdict thresholds chosen on the same split:
 
 * ``likely``: probability at least ``thresholds.likely`` (where ``likely`` was right at least
-  95% of the times it was said on the tuning split), and the run shows a shape the cause makes;
+  95% of the times it was said on the tuning split), the run shows a shape the cause makes, and
+  at least one of the cause's own rules spoke for it (a shape and base rates alone never commit);
 * ``possible``: at least ``thresholds.possible`` (where the true cause was kept in 98%+ of runs);
 * ``unlikely`` below; ``ruled_out`` only by a rule that says why.
 
@@ -117,8 +118,11 @@ def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None
     th = weights["thresholds"]
     if finding.ruled_out:
         return 0.0, "ruled_out"
-    if p >= th["likely"] and fits:
+    own = any(w > 0 for w in finding.keys.values())
+    if p >= th["likely"] and fits and own:
         return p, "likely"
+    if p >= th["likely"] and fits:  # the curve and the base rates point here, no evidence of its own
+        return min(p, th["likely"] - 1e-3), "possible"
     if p >= th["likely"]:  # the internals point here, but the cause does not make this curve
         finding.note("but this cause does not make the curve this run shows")
         return min(p, th["likely"] - 1e-3), "possible"
