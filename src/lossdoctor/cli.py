@@ -284,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    from .report.safe import printable  # names from a log may hold escape sequences
+
+    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
     sys.stderr.flush()
 
 

@@ -6,7 +6,9 @@ symptoms, the causes with their verdicts, the evidence that was missing, the rea
 warnings and a one-line verdict. Several runs end with a summary table.
 
 Everything that comes from a log or a diagnosis goes in as :class:`rich.text.Text`, never as
-markup, so a ``[`` in a column name or an evidence line prints as itself. Colour only adds to
+markup, so a ``[`` in a column name or an evidence line prints as itself, and through
+:func:`.safe.printable`, so an escape sequence in a file name or a hyper-parameter prints as
+``\x1b`` instead of acting on the terminal. Colour only adds to
 words that already say the same thing (the verdict is written out), so ``--no-color`` and
 piped output lose nothing.
 """
@@ -27,6 +29,7 @@ from rich.text import Text
 
 from .. import signals as S
 from ..core import Diagnosis, Run, Series
+from .safe import printable, short
 from .titles import cause_title, symptom_title, verdict_title
 
 # -- layout ----------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def _render_one(dx: Diagnosis, console: Console, g: _Glyphs) -> None:
 
 
 def _name(dx: Diagnosis) -> str:
-    return dx.run.name if dx.run is not None else dx.source
+    return printable(dx.run.name if dx.run is not None else dx.source)
 
 
 def _heading(title: str, note: str | None = None) -> Text:
@@ -184,7 +187,7 @@ def _bullets(items: Iterable[str], g: _Glyphs, style: str = "") -> Table:
     grid.add_column(no_wrap=True, style=style or None)
     grid.add_column(style=style or None)
     for item in items:
-        grid.add_row(g.bullet, Text(str(item)))
+        grid.add_row(g.bullet, Text(printable(item)))
     return grid
 
 
@@ -193,14 +196,14 @@ def _header(dx: Diagnosis, g: _Glyphs, width: int = 80) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column(overflow="fold")  # a long path wraps whole rather than losing its end
-    grid.add_row("source", Text(dx.source))
+    grid.add_row("source", Text(printable(dx.source)))
     run = dx.run
     if run is None:
         return grid
-    fmt = str(run.meta.get("format") or "unknown format")
+    fmt = printable(run.meta.get("format") or "unknown format", MAX_HPARAM_VALUE)
     unit = str(run.meta.get("step_unit") or "step")
     loss = run.loss
-    points = f"{len(loss):,} loss points" if loss is not None else "no loss series"
+    points = _count(len(loss), "loss point") if loss is not None else "no loss series"
     grid.add_row("format", Text(f" {g.dot} ".join((fmt, points, f"logged per {unit}"))))
     budget = HEADER_LINES * (width - len("hparams") - 2)  # less the label column and padding
     grid.add_row("signals", _signals(run, budget))
@@ -223,7 +226,8 @@ def _hparams(hparams, g: _Glyphs, budget: int) -> Text:
         return Text("none logged", style="dim")
     rank = {k: i for i, k in enumerate(_HPARAM_FIRST)}
     keys = sorted(hparams, key=lambda k: (rank.get(str(k).lower(), len(rank)), str(k)))
-    parts = [f"{k}={_short(hparams[k], g)}" for k in keys[:MAX_HPARAMS]]
+    parts = [f"{printable(k, MAX_HPARAM_VALUE, g.ellipsis)}={_short(hparams[k], g)}"
+             for k in keys[:MAX_HPARAMS]]
     return _fit(parts, budget, total=len(keys))
 
 
@@ -238,7 +242,7 @@ def _fit(parts: Sequence[str], budget: int, total: int | None = None) -> Text:
             break
         shown.append(part)
         used += len(part) + 2
-    text = Text(", ".join(shown))
+    text = Text(", ".join(printable(p) for p in shown))
     if total > len(shown):
         text.append(f" (+ {total - len(shown)} more)", style="dim")
     return text
@@ -246,12 +250,9 @@ def _fit(parts: Sequence[str], budget: int, total: int | None = None) -> Text:
 
 def _short(value, g: _Glyphs) -> str:
     if isinstance(value, float):
-        s = fmt_num(value)
-    else:
-        s = str(value)
-    if len(s) > MAX_HPARAM_VALUE:
-        s = s[: MAX_HPARAM_VALUE - len(g.ellipsis)] + g.ellipsis
-    return s
+        return fmt_num(value)
+    # cut while it is built: str() of a nested value first could be exponentially long
+    return short(value, MAX_HPARAM_VALUE, g.ellipsis)
 
 
 # -- the curve at a glance ---------------------------------------------------------------------
@@ -442,7 +443,7 @@ def _symptoms(dx: Diagnosis, g: _Glyphs) -> Table:
                     f"confidence {float(s.confidence):.2f}")
         if s.summary:
             body.append("\n")
-            body.append(s.summary)
+            body.append(printable(s.summary))
         grid.add_row(g.bullet, body)
     return grid
 
@@ -471,10 +472,10 @@ def _causes_table(causes, g: _Glyphs) -> Table:
             body.append(cause_title(member), style=title_style)
             body.append(f"  {member.id}", style="dim")
         for e in c.evidence:
-            body.append(f"\n{g.bullet} {e}")
+            body.append(f"\n{g.bullet} {printable(e)}")
         if _shows_fix(c):
             body.append("\nfix: ", style="bold green")
-            body.append(c.fix)
+            body.append(printable(c.fix))
         table.add_row(Text(verdict_title(c.verdict), style=vstyle), Text(f"{float(c.score):.2f}"),
                       body, style=_ROW_STYLE.get(c.verdict))
     return table
@@ -588,6 +589,11 @@ def where(start, end, unit: str, g: _Glyphs = _UNICODE) -> str:
 
 def _plural(unit: str) -> str:
     return unit if unit.endswith("s") else unit + "s"
+
+
+def _count(n: int, what: str) -> str:
+    """``1 loss point``, ``1,500 loss points``."""
+    return f"{n:,} {what}" if n == 1 else f"{n:,} {_plural(what)}"
 
 
 __all__ = ["render", "render_quiet", "verdict_line", "bin_means", "sparkline", "fmt_num",
