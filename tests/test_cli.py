@@ -326,3 +326,112 @@ def test_a_closed_pipe_keeps_the_exit_code(logs, kind, code):
     r = subprocess.run([sys.executable, "-c", _CLOSED_PIPE, str(logs[kind])], capture_output=True,
                        text=True, timeout=TIMEOUT, env=_env())
     assert r.returncode == code and r.stderr == "", r.stderr
+
+
+# -- hostile logs: nothing from a log acts on the terminal (issue 11) --------------------------
+ESC_NAME = "\x1b[2J\x1b[32mFAKE"
+OSC8 = "\x1b]8;;http://example.invalid/\x1b\\click\x1b]8;;\x1b\\"
+
+
+def _no_control(text: str) -> None:
+    bad = sorted({repr(c) for c in text if (c < " " and c not in "\n") or "\x7f" <= c <= "\x9f"})
+    assert not bad, f"control characters reached the terminal: {bad}"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Path:
+    """A run folder named with an escape sequence, whose sidecar, column and JSONL header carry
+    more of them (a screen clear, a colour, an OSC-8 link, a bell, a bidi override)."""
+    root = tmp_path_factory.mktemp("hostile")
+    run = root / ESC_NAME
+    steps, loss = healthy_curve(600)
+    rows = [f"step,loss,acc{OSC8}"] + [f"{s},{v:.5f},0.5" for s, v in zip(steps, loss)]
+    run.mkdir()
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (run / "hparams.yaml").write_text(
+        'lr: 0.001\noptimizer: "\\e[31mRED\\a"\nnote: "\\u202eevil"\n'
+        '"\\e]0;title\\a": 1\n')
+    header = {"type": "header", "schema": "lossdoctor.log/1",
+              "hparams": {"lr": 0.01, "optimizer": ESC_NAME, ESC_NAME: OSC8}}
+    lines = [json.dumps(header)] + [json.dumps({"step": int(s), "loss": float(v)})
+                                    for s, v in zip(steps, loss)]
+    (root / f"{ESC_NAME}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("extra", [(), ("--no-color",), ("--quiet",)])
+def test_escape_sequences_in_names_and_hparams_are_printed_escaped(hostile, extra):
+    for env in (_env(), _env(FORCE_COLOR="1")):
+        r = lossdoctor_cmd("diagnose", hostile, "--width", "200", *extra, env=env)
+        assert r.returncode in (0, 1), r.stderr
+        out = r.stdout if "--no-color" in extra or env.get("FORCE_COLOR") is None else \
+            _strip_sgr(r.stdout)
+        _no_control(out)
+        _no_control(r.stderr)
+        assert "\\x1b[2J\\x1b[32mFAKE" in out  # shown, escaped: nothing is lost
+
+
+def _strip_sgr(text: str) -> str:
+    """The report's own colours (SGR sequences rich writes), which are not from the log."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_escape_sequences_in_error_lines_are_printed_escaped(tmp_path):
+    missing = tmp_path / f"{ESC_NAME}.csv"
+    r = lossdoctor_cmd("diagnose", missing)
+    assert r.returncode == 2
+    _no_control(r.stderr)
+    assert "\\x1b[2J" in r.stderr
+    bad = tmp_path / f"{ESC_NAME}.jsonl"
+    bad.write_bytes(b"\x00\x01\x02" * 100)
+    r = lossdoctor_cmd("diagnose", bad)
+    assert r.returncode == 2 and "\\x1b[2J" in r.stderr
+    _no_control(r.stderr)
+
+
+def test_billion_laughs_sidecar_is_refused_fast_and_the_log_still_read(tmp_path):
+    run = tmp_path / "run"
+    write_csv(run / "metrics.csv", *healthy_curve(600))
+    lol = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    prev = "a"
+    for c in "bcdefghij":  # 9 levels: 9**10 strings once expanded
+        lol += f"{c}: &{c} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+        prev = c
+    (run / "hparams.yaml").write_text(lol + "lr: 0.1\n")
+    assert len(lol) < 1500
+    import time
+
+    t0 = time.perf_counter()
+    r = lossdoctor_cmd("diagnose", run, "--width", "120")
+    assert time.perf_counter() - t0 < 20
+    assert r.returncode == 0, r.stderr
+    assert "billion laughs" in r.stdout and "hparams.yaml" in r.stdout
+
+
+def test_a_sidecar_past_the_size_bound_is_skipped_with_a_warning(tmp_path):
+    from lossdoctor.readers import hparams
+
+    run = tmp_path / "run"
+    write_csv(run / "metrics.csv", *healthy_curve(600))
+    (run / "hparams.yaml").write_text("lr: 0.1\n" + "# padding\n" * (hparams.MAX_SIDECAR_BYTES // 10 + 1))
+    got = lossdoctor.read(run)
+    assert "lr" not in got.hparams
+    assert any("hyper-parameters not read" in w and "MB" in w for w in got.warnings)
+
+
+def test_a_huge_shared_hparam_value_is_cut_before_it_is_formatted():
+    # aliases below the node bound can still make str() of a value enormous; the header cuts
+    # it while building it
+    from lossdoctor.report.safe import short
+
+    v: list = ["x" * 10]
+    for _ in range(40):
+        v = [v, v]  # str(v) would be 2**40 * 10 characters
+    import time
+
+    t0 = time.perf_counter()
+    s = short(v, 24)
+    assert time.perf_counter() - t0 < 0.5 and len(s) == 24 and s.endswith("…")
+    assert short(10 ** 5000, 24).startswith("<an integer")
