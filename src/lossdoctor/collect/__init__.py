@@ -74,9 +74,20 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Mapping
 
-from .live import ALERT_ON, Alert, LossdoctorAlert, TrainingStopped
-from .monitor import CHECK_EVERY, DETAIL, Monitor, MonitorWarning
+from .live import ALERT_ON, CHECK_EVERY, Alert, LossdoctorAlert, TrainingStopped
 from .writer import FLUSH_EVERY, FLUSH_SECS
+
+# torch is imported when a run is watched, not by ``import lossdoctor.collect``: the alert and
+# stop classes are importable (and catchable) where torch is not installed
+_FROM_MONITOR = ("Monitor", "MonitorWarning", "DETAIL")
+
+
+def __getattr__(name: str):
+    if name in _FROM_MONITOR:
+        from . import monitor
+
+        return getattr(monitor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, scheduler=None,
@@ -84,7 +95,7 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
           every_n: int | None = None, act_every: int | None = None, sync_every: int | None = None,
           alerts: bool = True, check_every: int = CHECK_EVERY, alert_on: Iterable[str] = ALERT_ON,
           on_alert: Callable[[Alert], Any] | None = None, stop_on: Iterable[str] = (),
-          flush_every: int = FLUSH_EVERY, flush_secs: float = FLUSH_SECS, mode: str = "w") -> Monitor:
+          flush_every: int = FLUSH_EVERY, flush_secs: float = FLUSH_SECS, mode: str = "w") -> "Monitor":
     """Start monitoring ``model`` trained by ``optimizer``; returns a :class:`Monitor` (a context
     manager: leaving the ``with`` block writes what is pending and closes the log).
 
@@ -102,6 +113,8 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
             ``("nan_inf", "divergence")``.
         flush_every, flush_secs: the log is flushed every this many records or seconds.
     """
+    from .monitor import Monitor
+
     return Monitor(model, optimizer, path, scheduler=scheduler, scaler=scaler, hparams=hparams,
                    detail=detail, every_n=every_n, act_every=act_every, sync_every=sync_every,
                    alerts=alerts, check_every=check_every, alert_on=alert_on, on_alert=on_alert,

@@ -27,6 +27,8 @@ from .. import signals as S
 
 log = logging.getLogger("lossdoctor")
 
+#: Minimum logged steps between two live checks (a time budget spaces them further).
+CHECK_EVERY = 200
 #: Points kept per series: enough for every detector (they thin long series to ~2000 anyway).
 MAX_POINTS = 4000
 #: Share of the run's wall time the live checks may take (a check of 4000-point series costs

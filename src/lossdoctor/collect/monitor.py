@@ -33,7 +33,7 @@ from . import stats
 from .activations import DEAD, SAT, ActivationProbe
 from .dist import all_reduce_mean, rank_and_world
 from .introspect import activation_modules, build_header, is_decoupled, jsonable, trainable
-from .live import ALERT_ON, Alert, LiveDiagnosis, TrainingStopped, best_cause
+from .live import ALERT_ON, CHECK_EVERY, Alert, LiveDiagnosis, TrainingStopped, best_cause
 from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter
 
 log = logging.getLogger("lossdoctor")
@@ -55,8 +55,6 @@ SYNC_EVERY_DEVICE = 32
 SYNC_EVERY_CPU = 16
 #: Under DDP every pull is also an all-reduce; batch them on the CPU as well.
 SYNC_EVERY_DIST = 32
-#: Minimum logged steps between two live checks (a time budget spaces them further).
-CHECK_EVERY = 200
 #: ``mon.step`` calls without a single optimizer step before the monitor stops waiting for one
 #: (an optimizer whose step bypasses the hooks) and records every call as a step.
 NO_OPT_STEP_CALLS = 64
