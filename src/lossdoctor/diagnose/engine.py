@@ -3,6 +3,8 @@ rules table judged against them and the run's internals."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..core import Cause, Diagnosis, LogError, Run
 from ..detect import Context, detect
 from .evidence import Evidence
@@ -16,6 +18,14 @@ MIN_POINTS = 4
 
 
 def run_diagnosis(run: Run) -> Diagnosis:
+    # values near the float limit (1e308) overflow in the detectors' sums and products: the
+    # results are inf/NaN, which the findings handle, and numpy must not warn on every one
+    # (a flood on stderr, an exception under -W error)
+    with np.errstate(all="ignore"):
+        return _run_diagnosis(run)
+
+
+def _run_diagnosis(run: Run) -> Diagnosis:
     if run.loss is None:
         names = ", ".join(sorted(run.series)[:12]) or "none"
         raise LogError(f"{run.source}: no training loss found (series: {names})")
