@@ -128,10 +128,21 @@ def test_missing_file_exits_2_with_one_line_on_stderr(logs):
 
 @pytest.mark.parametrize("kind", ["empty", "binary"])
 def test_unreadable_input_exits_2(logs, kind):
+    r = lossdoctor_cmd("diagnose", logs[kind])
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.startswith("lossdoctor: error: ") and logs[kind].name in r.stderr
+    _no_traceback(r)
+
+
+@pytest.mark.parametrize("kind", ["empty", "binary", "missing"])
+def test_unreadable_input_under_json_is_an_error_object_on_stdout(logs, kind):
+    # issue 11, item 15: a script reading stdout got nothing at all
     r = lossdoctor_cmd("diagnose", logs[kind], "--json")
     assert r.returncode == 2
-    assert r.stdout == ""  # not even an empty JSON document
-    assert r.stderr.startswith("lossdoctor: error: ") and logs[kind].name in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "lossdoctor.error/1" and doc["source"] == str(logs[kind])
+    assert logs[kind].name in doc["error"] and doc["error"] in r.stderr
     _no_traceback(r)
 
 
@@ -280,7 +291,8 @@ def test_log_errors_print_their_message(monkeypatch, capsys):
     monkeypatch.setattr(lossdoctor, "diagnose_all", refuse)
     assert cli.main(["diagnose", "r.csv", "--json"]) == 2
     out = capsys.readouterr()
-    assert out.err == "lossdoctor: error: r.csv: line 3: not a number\n" and out.out == ""
+    assert out.err == "lossdoctor: error: r.csv: line 3: not a number\n"
+    assert json.loads(out.out)["error"] == "r.csv: line 3: not a number"
 
 
 def test_json_does_not_import_rich(logs):
@@ -435,3 +447,122 @@ def test_a_huge_shared_hparam_value_is_cut_before_it_is_formatted():
     s = short(v, 24)
     assert time.perf_counter() - t0 < 0.5 and len(s) == 24 and s.endswith("…")
     assert short(10 ** 5000, 24).startswith("<an integer")
+
+
+# -- scripting (issue 11, item 15) -------------------------------------------------------------
+def test_several_paths_as_a_shell_glob_gives_them_one_report_each(logs, tmp_path):
+    a = write_csv(tmp_path / "a.csv", *healthy_curve(seed=4))
+    b = write_csv(tmp_path / "b.csv", *diverging_curve(seed=5))
+    r = lossdoctor_cmd("diagnose", a, b, "--quiet")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and "a.csv: " in lines[0] and "b.csv: " in lines[1]
+    docs = json.loads(lossdoctor_cmd("diagnose", a, b, "--json").stdout)
+    assert [Path(d["source"]).name for d in docs] == ["a.csv", "b.csv"]
+
+
+def test_jsonl_is_one_object_per_line_for_one_run_or_many(logs, tmp_path):
+    one = lossdoctor_cmd("diagnose", logs["healthy"], "--jsonl")
+    assert one.returncode == 0
+    assert [json.loads(ln)["healthy"] for ln in one.stdout.splitlines()] == [True]
+    many = lossdoctor_cmd("diagnose", logs["two_runs"], logs["missing"], "--jsonl")
+    assert many.returncode == 2  # an unreadable input outweighs the rest
+    docs = [json.loads(ln) for ln in many.stdout.splitlines()]
+    assert [d["schema"] for d in docs] == [SCHEMA, SCHEMA, "lossdoctor.error/1"]
+    assert "no_such_log.csv" in docs[2]["error"] and "no_such_log.csv" in many.stderr
+    assert lossdoctor_cmd("diagnose", logs["healthy"], "--json", "--jsonl").returncode == 2
+
+
+def test_json_keeps_empty_lists_and_says_the_unit_of_spans(logs, tmp_path):
+    doc = json.loads(lossdoctor_cmd("diagnose", logs["healthy"], "--json").stdout)
+    assert doc["warnings"] == [] and doc["missing_evidence"] == []
+    keras = tmp_path / "history.csv"
+    keras.write_text("epoch,loss,val_loss\n" + "".join(
+        f"{e},{2.0 / (e + 1):.4f},{1.0 + 0.05 * e:.4f}\n" for e in range(60)))
+    doc = json.loads(lossdoctor_cmd("diagnose", keras, "--json").stdout)
+    assert doc["step_unit"] == "epoch"
+    assert doc["symptoms"] and all(s["unit"] == "epoch" for s in doc["symptoms"])
+
+
+def test_a_folder_lists_what_it_skipped(tmp_path):
+    write_csv(tmp_path / "run.csv", *healthy_curve(600))
+    (tmp_path / "run.jsonl").write_text("".join(
+        json.dumps({"step": int(s), "loss": float(v)}) + "\n" for s, v in zip(*healthy_curve(600))))
+    os.symlink(tmp_path / "gone.csv", tmp_path / "link.csv")
+    doc = json.loads(lossdoctor_cmd("diagnose", tmp_path, "--json").stdout)
+    text = " ".join(doc["warnings"])
+    assert "run.csv: the same run as run.jsonl" in text
+    assert "link.csv: a broken symbolic link" in text
+
+
+# -- arguments and messages (issue 11, item 13) ------------------------------------------------
+def test_a_huge_width_is_refused_at_once(logs):
+    r = lossdoctor_cmd("diagnose", logs["healthy"], "--width", "1000000000")
+    assert r.returncode == 2 and "between 40 and 1000" in r.stderr
+
+
+def test_a_seed_beyond_the_generators_is_a_usage_error(tmp_path):
+    r = lossdoctor_cmd("scenarios", "run", "jena_lr_low", "--out", tmp_path,
+                       "--seed", "99999999999999999999")
+    assert r.returncode == 2 and "--seed" in r.stderr and "unexpected" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scenarios_run_refuses_a_file_as_out_before_training(tmp_path):
+    out = tmp_path / "a_file"
+    out.write_text("x")
+    import time
+
+    t0 = time.perf_counter()
+    r = lossdoctor_cmd("scenarios", "run", "jena_lr_low", "--out", out)
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    assert time.perf_counter() - t0 < 15  # no training first
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_is_named_as_one(tmp_path):
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    r = lossdoctor_cmd("diagnose", fifo)
+    assert r.returncode == 2 and "named pipe" in r.stderr and "folder" in r.stderr
+    assert "no training logs found" not in r.stderr
+
+
+def test_one_point_is_one_loss_point(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("step,loss\n0,2.3\n")
+    r = lossdoctor_cmd("diagnose", p)
+    assert "1 loss point " in r.stdout and "1 loss points" not in r.stdout
+
+
+def _bound_by_permissions(args: list[str]) -> list[str]:
+    """The command so that file permissions apply to it: as root, without the capabilities
+    that override them (root reads any file otherwise)."""
+    if os.geteuid() != 0:
+        return args
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *args]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="as root, needs setpriv to make permissions apply")
+def test_permission_problems_are_named(tmp_path):
+    root = tmp_path / "runs"
+    write_csv(root / "open" / "metrics.csv", *healthy_curve(600))
+    write_csv(root / "closed" / "metrics.csv", *healthy_curve(600))
+    write_csv(root / "secret.csv", *healthy_curve(600))
+    (root / "closed").chmod(0)
+    (root / "secret.csv").chmod(0)
+    try:
+        cmd = _bound_by_permissions([*ENTRY_POINTS["module"], "diagnose", str(root), "--json"])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+        assert r.returncode == 0, r.stderr
+        docs = json.loads(r.stdout)
+        docs = docs if isinstance(docs, list) else [docs]
+        text = " ".join(w for d in docs for w in d["warnings"])
+        assert "closed: this folder cannot be read (Permission denied)" in text
+        assert "secret.csv: cannot be opened (Permission denied)" in text
+        cmd = _bound_by_permissions([*ENTRY_POINTS["module"], "diagnose", str(root / "secret.csv")])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+        assert r.returncode == 2 and "Permission denied" in r.stderr
+    finally:
+        (root / "closed").chmod(0o755)
