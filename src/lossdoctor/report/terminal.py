@@ -99,7 +99,8 @@ def render(diagnoses: Diagnosis | Sequence[Diagnosis], console: Console | None =
     for i, dx in enumerate(dxs):
         if i:
             console.print()
-        _render_one(dx, console, g)
+        with np.errstate(all="ignore"):  # bins of values near 1e308 overflow to inf: shown as such
+            _render_one(dx, console, g)
     if len(dxs) > 1:
         console.print()
         console.print(_heading(f"Summary of {len(dxs)} runs"))
