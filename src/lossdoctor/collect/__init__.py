@@ -100,7 +100,10 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
     manager: leaving the ``with`` block writes what is pending and closes the log).
 
     Args:
-        path: the JSONL log to write (``None``: live alerts only). ``mode="a"`` appends.
+        path: the JSONL log to write (``None``: live alerts only; a folder: ``lossdoctor.jsonl``
+            in it). ``mode="w"`` (default) never truncates a log that holds records or that
+            another monitor of this process writes: the run then goes to ``name.1.jsonl`` (and
+            a warning says so); ``mode="a"`` appends; ``mode="overwrite"`` replaces the file.
         scheduler: the LR scheduler, for the header (the lr itself is read every step).
         scaler: the ``torch.amp.GradScaler``, so that skipped steps are recorded as such.
         hparams: what you know that the objects do not tell (``num_classes``, ``loss``...).
