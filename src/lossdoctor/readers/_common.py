@@ -247,8 +247,19 @@ def _choose(names: list[str], count) -> dict[str, str]:
     return out
 
 
+#: Steps beyond this magnitude are junk, not a position in a run (floats stop counting whole
+#: numbers past 2**53, and spans between such steps overflow): their points are skipped.
+MAX_STEP = float(2 ** 53)
+
+
 def _clean(name: str, steps: np.ndarray, values: np.ndarray, source, warnings: list[str]) -> Series:
     """Sort by step; on repeated steps (a restarted or resumed run) keep the later values."""
+    sane = np.abs(steps) <= MAX_STEP
+    if not sane.all():
+        bad = int((~sane).sum())
+        warnings.append(f"{source}: {name}: {bad} point(s) with a step beyond ±2^53 (or not a "
+                        f"number) were skipped")
+        steps, values = steps[sane], values[sane]
     if steps.size > 1 and not np.all(steps[1:] > steps[:-1]):
         dup_start = np.flatnonzero(steps[1:] <= steps[:-1])
         # keep the last occurrence of each step, in order of steps

@@ -274,7 +274,9 @@ def bin_means(steps: np.ndarray, values: np.ndarray, lo: float, hi: float, n: in
     if steps.size > 1 and not (steps[1:] >= steps[:-1]).all():
         return _bin_means_unsorted(steps, values, fin, lo, hi, n)
     if hi > lo:
-        edges = lo + (hi - lo) * (np.arange(1, n) / n)
+        half = not math.isfinite(hi - lo)  # steps near +-1e308: their difference overflows
+        edges = (lo / 2 + (hi / 2 - lo / 2) * (np.arange(1, n) / n)) * 2 if half else \
+            lo + (hi - lo) * (np.arange(1, n) / n)
         bounds = np.concatenate(([0], np.searchsorted(steps, edges, side="left"), [steps.size]))
     else:
         bounds = np.concatenate(([0], np.full(n - 1, steps.size), [steps.size]))
@@ -343,9 +345,10 @@ def sparkline(rows: Sequence[tuple[np.ndarray, np.ndarray]], g: _Glyphs = _UNICO
         ok = np.isfinite(m)
         levels = np.zeros(m.shape, dtype=np.intp)
         if tmax > tmin:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                t = (tr(np.where(ok, m, vmin)) - tmin) / (tmax - tmin)
-            levels = np.clip(np.rint(t * top), 0, top).astype(np.intp)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                # halves: a scale from -1e308 to 1e308 overflows as a difference
+                t = (tr(np.where(ok, m, vmin)) / 2 - tmin / 2) / (tmax / 2 - tmin / 2)
+            levels = np.clip(np.nan_to_num(np.rint(t * top), nan=0.0), 0, top).astype(np.intp)
         chars = [g.bad if b else (g.spark[lv] if o else " ") for lv, o, b in zip(levels, ok, bad)]
         out.append("".join(chars))
     return out, bool(log)
@@ -411,7 +414,10 @@ def _bin_index(x: float, lo: float, hi: float, n: int) -> int:
     # the same mapping as bin_means, for one value
     if hi <= lo:
         return 0
-    return min(max(int((x - lo) * (n / (hi - lo))), 0), n - 1)
+    if not math.isfinite(hi - lo):  # steps near +-1e308: their difference overflows
+        x, lo, hi = x / 2, lo / 2, hi / 2
+    t = (x - lo) * (n / (hi - lo))
+    return min(max(int(t), 0), n - 1) if math.isfinite(t) else 0
 
 
 def _stats(s: Series, unit: str, g: _Glyphs) -> Text:
