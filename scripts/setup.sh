@@ -19,12 +19,12 @@ trap 'status=$?; if [ $status -ne 0 ]; then echo "setup: FAILED while ${step:-st
 
 say() { echo "setup: $*" >&2; }
 # pip's progress, one line per package it collects or installs (the rest of its chatter dropped);
-# its errors pass through, and its exit status is the pipeline's
+# from its first error on, everything it says; its exit status is the pipeline's
 pip_() {
-  .venv/bin/python -m pip install --progress-bar off "$@" 2>&1 \
-    | { grep -E --line-buffered "^(Collecting|Downloading|Installing|Successfully|ERROR|error|WARNING: Retrying|  )" \
-        | grep -v --line-buffered "^  (Downloading|Using cached|Preparing|Getting|Installing build|Building|Created|Stored|Running)" \
-        || true; } >&2
+  .venv/bin/python -m pip install --progress-bar off "$@" 2>&1 | awk '
+    /^(ERROR|error)/ { failed = 1 }
+    failed || /^(Collecting|Installing collected|Successfully installed|WARNING: Retrying)/ { print; fflush() }
+  ' >&2
 }
 
 step="creating .venv"
