@@ -128,10 +128,21 @@ def test_missing_file_exits_2_with_one_line_on_stderr(logs):
 
 @pytest.mark.parametrize("kind", ["empty", "binary"])
 def test_unreadable_input_exits_2(logs, kind):
+    r = lossdoctor_cmd("diagnose", logs[kind])
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.startswith("lossdoctor: error: ") and logs[kind].name in r.stderr
+    _no_traceback(r)
+
+
+@pytest.mark.parametrize("kind", ["empty", "binary", "missing"])
+def test_unreadable_input_under_json_is_an_error_object_on_stdout(logs, kind):
+    # issue 11, item 15: a script reading stdout got nothing at all
     r = lossdoctor_cmd("diagnose", logs[kind], "--json")
     assert r.returncode == 2
-    assert r.stdout == ""  # not even an empty JSON document
-    assert r.stderr.startswith("lossdoctor: error: ") and logs[kind].name in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "lossdoctor.error/1" and doc["source"] == str(logs[kind])
+    assert logs[kind].name in doc["error"] and doc["error"] in r.stderr
     _no_traceback(r)
 
 
@@ -280,7 +291,8 @@ def test_log_errors_print_their_message(monkeypatch, capsys):
     monkeypatch.setattr(lossdoctor, "diagnose_all", refuse)
     assert cli.main(["diagnose", "r.csv", "--json"]) == 2
     out = capsys.readouterr()
-    assert out.err == "lossdoctor: error: r.csv: line 3: not a number\n" and out.out == ""
+    assert out.err == "lossdoctor: error: r.csv: line 3: not a number\n"
+    assert json.loads(out.out)["error"] == "r.csv: line 3: not a number"
 
 
 def test_json_does_not_import_rich(logs):
@@ -326,3 +338,231 @@ def test_a_closed_pipe_keeps_the_exit_code(logs, kind, code):
     r = subprocess.run([sys.executable, "-c", _CLOSED_PIPE, str(logs[kind])], capture_output=True,
                        text=True, timeout=TIMEOUT, env=_env())
     assert r.returncode == code and r.stderr == "", r.stderr
+
+
+# -- hostile logs: nothing from a log acts on the terminal (issue 11) --------------------------
+ESC_NAME = "\x1b[2J\x1b[32mFAKE"
+OSC8 = "\x1b]8;;http://example.invalid/\x1b\\click\x1b]8;;\x1b\\"
+
+
+def _no_control(text: str) -> None:
+    bad = sorted({repr(c) for c in text if (c < " " and c not in "\n") or "\x7f" <= c <= "\x9f"})
+    assert not bad, f"control characters reached the terminal: {bad}"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Path:
+    """A run folder named with an escape sequence, whose sidecar, column and JSONL header carry
+    more of them (a screen clear, a colour, an OSC-8 link, a bell, a bidi override)."""
+    root = tmp_path_factory.mktemp("hostile")
+    run = root / ESC_NAME
+    steps, loss = healthy_curve(600)
+    rows = [f"step,loss,acc{OSC8}"] + [f"{s},{v:.5f},0.5" for s, v in zip(steps, loss)]
+    run.mkdir()
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (run / "hparams.yaml").write_text(
+        'lr: 0.001\noptimizer: "\\e[31mRED\\a"\nnote: "\\u202eevil"\n'
+        '"\\e]0;title\\a": 1\n')
+    header = {"type": "header", "schema": "lossdoctor.log/1",
+              "hparams": {"lr": 0.01, "optimizer": ESC_NAME, ESC_NAME: OSC8}}
+    lines = [json.dumps(header)] + [json.dumps({"step": int(s), "loss": float(v)})
+                                    for s, v in zip(steps, loss)]
+    (root / f"{ESC_NAME}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("extra", [(), ("--no-color",), ("--quiet",)])
+def test_escape_sequences_in_names_and_hparams_are_printed_escaped(hostile, extra):
+    for env in (_env(), _env(FORCE_COLOR="1")):
+        r = lossdoctor_cmd("diagnose", hostile, "--width", "200", *extra, env=env)
+        assert r.returncode in (0, 1), r.stderr
+        out = r.stdout if "--no-color" in extra or env.get("FORCE_COLOR") is None else \
+            _strip_sgr(r.stdout)
+        _no_control(out)
+        _no_control(r.stderr)
+        assert "\\x1b[2J\\x1b[32mFAKE" in out  # shown, escaped: nothing is lost
+
+
+def _strip_sgr(text: str) -> str:
+    """The report's own colours (SGR sequences rich writes), which are not from the log."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_escape_sequences_in_error_lines_are_printed_escaped(tmp_path):
+    missing = tmp_path / f"{ESC_NAME}.csv"
+    r = lossdoctor_cmd("diagnose", missing)
+    assert r.returncode == 2
+    _no_control(r.stderr)
+    assert "\\x1b[2J" in r.stderr
+    bad = tmp_path / f"{ESC_NAME}.jsonl"
+    bad.write_bytes(b"\x00\x01\x02" * 100)
+    r = lossdoctor_cmd("diagnose", bad)
+    assert r.returncode == 2 and "\\x1b[2J" in r.stderr
+    _no_control(r.stderr)
+
+
+def test_billion_laughs_sidecar_is_refused_fast_and_the_log_still_read(tmp_path):
+    run = tmp_path / "run"
+    write_csv(run / "metrics.csv", *healthy_curve(600))
+    lol = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    prev = "a"
+    for c in "bcdefghij":  # 9 levels: 9**10 strings once expanded
+        lol += f"{c}: &{c} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+        prev = c
+    (run / "hparams.yaml").write_text(lol + "lr: 0.1\n")
+    assert len(lol) < 1500
+    import time
+
+    t0 = time.perf_counter()
+    r = lossdoctor_cmd("diagnose", run, "--width", "120")
+    assert time.perf_counter() - t0 < 20
+    assert r.returncode == 0, r.stderr
+    assert "billion laughs" in r.stdout and "hparams.yaml" in r.stdout
+
+
+def test_a_sidecar_past_the_size_bound_is_skipped_with_a_warning(tmp_path):
+    from lossdoctor.readers import hparams
+
+    run = tmp_path / "run"
+    write_csv(run / "metrics.csv", *healthy_curve(600))
+    (run / "hparams.yaml").write_text("lr: 0.1\n" + "# padding\n" * (hparams.MAX_SIDECAR_BYTES // 10 + 1))
+    got = lossdoctor.read(run)
+    assert "lr" not in got.hparams
+    assert any("hyper-parameters not read" in w and "MB" in w for w in got.warnings)
+
+
+def test_a_huge_shared_hparam_value_is_cut_before_it_is_formatted():
+    # aliases below the node bound can still make str() of a value enormous; the header cuts
+    # it while building it
+    from lossdoctor.report.safe import short
+
+    v: list = ["x" * 10]
+    for _ in range(40):
+        v = [v, v]  # str(v) would be 2**40 * 10 characters
+    import time
+
+    t0 = time.perf_counter()
+    s = short(v, 24)
+    assert time.perf_counter() - t0 < 0.5 and len(s) == 24 and s.endswith("…")
+    assert short(10 ** 5000, 24).startswith("<an integer")
+
+
+# -- scripting (issue 11, item 15) -------------------------------------------------------------
+def test_several_paths_as_a_shell_glob_gives_them_one_report_each(logs, tmp_path):
+    a = write_csv(tmp_path / "a.csv", *healthy_curve(seed=4))
+    b = write_csv(tmp_path / "b.csv", *diverging_curve(seed=5))
+    r = lossdoctor_cmd("diagnose", a, b, "--quiet")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and "a.csv: " in lines[0] and "b.csv: " in lines[1]
+    docs = json.loads(lossdoctor_cmd("diagnose", a, b, "--json").stdout)
+    assert [Path(d["source"]).name for d in docs] == ["a.csv", "b.csv"]
+
+
+def test_jsonl_is_one_object_per_line_for_one_run_or_many(logs, tmp_path):
+    one = lossdoctor_cmd("diagnose", logs["healthy"], "--jsonl")
+    assert one.returncode == 0
+    assert [json.loads(ln)["healthy"] for ln in one.stdout.splitlines()] == [True]
+    many = lossdoctor_cmd("diagnose", logs["two_runs"], logs["missing"], "--jsonl")
+    assert many.returncode == 2  # an unreadable input outweighs the rest
+    docs = [json.loads(ln) for ln in many.stdout.splitlines()]
+    assert [d["schema"] for d in docs] == [SCHEMA, SCHEMA, "lossdoctor.error/1"]
+    assert "no_such_log.csv" in docs[2]["error"] and "no_such_log.csv" in many.stderr
+    assert lossdoctor_cmd("diagnose", logs["healthy"], "--json", "--jsonl").returncode == 2
+
+
+def test_json_keeps_empty_lists_and_says_the_unit_of_spans(logs, tmp_path):
+    doc = json.loads(lossdoctor_cmd("diagnose", logs["healthy"], "--json").stdout)
+    assert doc["warnings"] == [] and doc["missing_evidence"] == []
+    keras = tmp_path / "history.csv"
+    keras.write_text("epoch,loss,val_loss\n" + "".join(
+        f"{e},{2.0 / (e + 1):.4f},{1.0 + 0.05 * e:.4f}\n" for e in range(60)))
+    doc = json.loads(lossdoctor_cmd("diagnose", keras, "--json").stdout)
+    assert doc["step_unit"] == "epoch"
+    assert doc["symptoms"] and all(s["unit"] == "epoch" for s in doc["symptoms"])
+
+
+def test_a_folder_lists_what_it_skipped(tmp_path):
+    write_csv(tmp_path / "run.csv", *healthy_curve(600))
+    (tmp_path / "run.jsonl").write_text("".join(
+        json.dumps({"step": int(s), "loss": float(v)}) + "\n" for s, v in zip(*healthy_curve(600))))
+    os.symlink(tmp_path / "gone.csv", tmp_path / "link.csv")
+    doc = json.loads(lossdoctor_cmd("diagnose", tmp_path, "--json").stdout)
+    text = " ".join(doc["warnings"])
+    assert "run.csv: the same run as run.jsonl" in text
+    assert "link.csv: a broken symbolic link" in text
+
+
+# -- arguments and messages (issue 11, item 13) ------------------------------------------------
+def test_a_huge_width_is_refused_at_once(logs):
+    r = lossdoctor_cmd("diagnose", logs["healthy"], "--width", "1000000000")
+    assert r.returncode == 2 and "between 40 and 1000" in r.stderr
+
+
+def test_a_seed_beyond_the_generators_is_a_usage_error(tmp_path):
+    r = lossdoctor_cmd("scenarios", "run", "jena_lr_low", "--out", tmp_path,
+                       "--seed", "99999999999999999999")
+    assert r.returncode == 2 and "--seed" in r.stderr and "unexpected" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scenarios_run_refuses_a_file_as_out_before_training(tmp_path):
+    out = tmp_path / "a_file"
+    out.write_text("x")
+    import time
+
+    t0 = time.perf_counter()
+    r = lossdoctor_cmd("scenarios", "run", "jena_lr_low", "--out", out)
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    assert time.perf_counter() - t0 < 15  # no training first
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_is_named_as_one(tmp_path):
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    r = lossdoctor_cmd("diagnose", fifo)
+    assert r.returncode == 2 and "named pipe" in r.stderr and "folder" in r.stderr
+    assert "no training logs found" not in r.stderr
+
+
+def test_one_point_is_one_loss_point(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("step,loss\n0,2.3\n")
+    r = lossdoctor_cmd("diagnose", p)
+    assert "1 loss point " in r.stdout and "1 loss points" not in r.stdout
+
+
+def _bound_by_permissions(args: list[str]) -> list[str]:
+    """The command so that file permissions apply to it: as root, without the capabilities
+    that override them (root reads any file otherwise)."""
+    if os.geteuid() != 0:
+        return args
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *args]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="as root, needs setpriv to make permissions apply")
+def test_permission_problems_are_named(tmp_path):
+    root = tmp_path / "runs"
+    write_csv(root / "open" / "metrics.csv", *healthy_curve(600))
+    write_csv(root / "closed" / "metrics.csv", *healthy_curve(600))
+    write_csv(root / "secret.csv", *healthy_curve(600))
+    (root / "closed").chmod(0)
+    (root / "secret.csv").chmod(0)
+    try:
+        cmd = _bound_by_permissions([*ENTRY_POINTS["module"], "diagnose", str(root), "--json"])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+        assert r.returncode == 0, r.stderr
+        docs = json.loads(r.stdout)
+        docs = docs if isinstance(docs, list) else [docs]
+        text = " ".join(w for d in docs for w in d["warnings"])
+        assert "closed: this folder cannot be read (Permission denied)" in text
+        assert "secret.csv: cannot be opened (Permission denied)" in text
+        cmd = _bound_by_permissions([*ENTRY_POINTS["module"], "diagnose", str(root / "secret.csv")])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+        assert r.returncode == 2 and "Permission denied" in r.stderr
+    finally:
+        (root / "closed").chmod(0o755)

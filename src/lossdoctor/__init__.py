@@ -11,6 +11,9 @@ The public API is small::
         mon.step(loss)
 """
 
+import logging as _logging
+
+from .collect.live import Alert, LossdoctorAlert, TrainingStopped
 from .core import Cause, Diagnosis, LogError, Run, Series, Symptom
 from .diagnose import diagnose, diagnose_all
 from .readers import read, read_all
@@ -26,5 +29,11 @@ def watch(model, optimizer=None, path=None, **kw):
     return _watch(model, optimizer, path, **kw)
 
 
+# A library's logger prints nothing until the application configures logging: alerts and the
+# monitor's own warnings reach the terminal once, as warnings, not a second time through
+# logging's last-resort handler.
+_logging.getLogger("lossdoctor").addHandler(_logging.NullHandler())
+
 __all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "Run", "Series", "Symptom",
-           "Cause", "Diagnosis", "LogError", "__version__"]
+           "Cause", "Diagnosis", "LogError", "TrainingStopped", "LossdoctorAlert", "Alert",
+           "__version__"]

@@ -1,9 +1,12 @@
 """The ``lossdoctor`` command: parse, call the library, render, exit with a meaningful code.
 
-Exit codes: 0 every run is healthy, 1 symptoms were found in at least one run, 2 the input
+Exit codes: 0 every run is healthy, 1 symptoms were found in at least one run, 2 an input
 could not be read (or the command was used wrongly), 3 no symptoms but at least one run could not
-be judged (too few points, stopped early in its own schedule, a red flag in its hyper-parameters). Errors are one line on stderr,
-``lossdoctor: error: <message>``, never a traceback (``--debug`` shows it).
+be judged (too few points, stopped early in its own schedule, a red flag in its hyper-parameters).
+Errors are one line on stderr,
+``lossdoctor: error: <message>``, never a traceback (``--debug`` shows it); under ``--json`` /
+``--jsonl`` each unreadable input is also an error object on stdout, so a script always gets a
+document to read.
 
 Start-up time is part of the interface (``lossdoctor diagnose big.csv`` should take well under
 a second), so this module imports only the standard library at module level, and rich (~70 ms)
@@ -27,6 +30,9 @@ EXIT_ERROR = 2
 EXIT_INCONCLUSIVE = 3  # the log cannot be judged (too short, stopped early, a red flag)
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
 MIN_WIDTH = 40  # narrower than this the causes table cannot hold a readable evidence column
+MAX_WIDTH = 1000  # wider only costs time (rich pads every line to it) and no one reads it
+MAX_SEED = 2 ** 32 - 1  # what numpy's and torch's generators take
+ERROR_SCHEMA = "lossdoctor.error/1"
 
 
 class CommandError(Exception):
@@ -45,11 +51,15 @@ class Command(NamedTuple):
 
 # -- diagnose ----------------------------------------------------------------------------------
 def _setup_diagnose(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", nargs="?",
-                   help="a log file (CSV, JSON, JSONL, trainer_state.json, TensorBoard events, "
-                        "text, mlflow.db, a W&B run) or a folder of runs")
-    p.add_argument("--json", action="store_true",
-                   help="print the diagnosis as JSON (one object, or an array for several runs)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="log files (CSV, JSON, JSONL, trainer_state.json, TensorBoard events, "
+                        "text, mlflow.db, a W&B run) or folders of runs; several are diagnosed in "
+                        "turn (a shell glob works)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true",
+                     help="print the diagnosis as JSON (one object, or an array for several runs)")
+    fmt.add_argument("--jsonl", action="store_true",
+                     help="print one JSON object per line, one per run, however many (JSON Lines)")
     p.add_argument("-q", "--quiet", action="store_true", help="print one line per run")
     p.add_argument("--html", metavar="FILE", help="also write the HTML report to FILE")
     _add_tracker_options(p)
@@ -57,18 +67,48 @@ def _setup_diagnose(p: argparse.ArgumentParser) -> None:
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
-    diagnoses = _diagnoses(args)
-    code = exit_code(diagnoses)
-    if args.html:
+    import lossdoctor
+
+    diagnoses, errors = [], []  # errors: (path, message), in the order of the paths
+    items: list = []  # what the JSON holds, in order: diagnoses and error objects
+    if args.mlflow:
+        if args.paths:
+            raise CommandError("give PATH or --mlflow URI, not both")
+        diagnoses = _mlflow_diagnoses(args)
+        items = list(diagnoses)
+    elif args.experiment or args.run:
+        raise CommandError("--experiment and --run narrow --mlflow URI")
+    elif not args.paths:
+        raise CommandError("give a PATH (a log file or a folder of runs) or --mlflow URI")
+    for path in args.paths:
+        try:
+            found = lossdoctor.diagnose_all(path)
+        except Exception as exc:  # one unreadable path must not cost the others
+            if getattr(args, "debug", False):
+                import traceback
+
+                traceback.print_exc()
+            msg = _message(exc, path, getattr(args, "debug", False))
+            errors.append((path, msg))
+            items.append({"schema": ERROR_SCHEMA, "source": str(path), "error": msg})
+            continue
+        diagnoses.extend(found)
+        items.extend(found)
+    for _, msg in errors:
+        _error(msg)
+    code = exit_code(diagnoses, errors)
+    if args.html and diagnoses:
         from .report.html import write_html
 
         written = write_html(diagnoses, args.html)
         sys.stderr.write(f"report written to {written}\n")  # stdout may hold only JSON
-    if args.json:
+    if args.json or args.jsonl:
         try:
-            _write(_to_json(diagnoses) + "\n")
+            _write(_to_json(items, lines=args.jsonl))
         except BrokenPipeError:
             _silence_stdout()  # as below: the exit code still holds the outcome
+    elif not diagnoses:
+        pass  # only errors: they are on stderr, stdout stays empty
     else:
         from .report import terminal
 
@@ -83,8 +123,12 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return code
 
 
-def exit_code(diagnoses) -> int:
-    """1 when any run shows symptoms, else 3 when any could not be judged, else 0."""
+def exit_code(diagnoses, errors=()) -> int:
+    """The command's exit code: an unreadable input outweighs everything (a script must not take
+    a partial answer for a whole one), then symptoms, then a run that could not be judged, then
+    healthy."""
+    if errors:
+        return EXIT_ERROR
     if any(dx.healthy is False for dx in diagnoses):
         return EXIT_SYMPTOMS
     if any(dx.healthy is None for dx in diagnoses):
@@ -92,11 +136,15 @@ def exit_code(diagnoses) -> int:
     return EXIT_HEALTHY
 
 
-def _to_json(diagnoses) -> str:
+def _to_json(items, lines: bool = False) -> str:
+    """``--json``: one object, or an array for several; ``--jsonl``: one compact object per
+    line, whatever the count. Error objects stand where their input would."""
     import json
 
-    docs = [_json_doc(dx) for dx in diagnoses]
-    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, allow_nan=False)
+    docs = [it if isinstance(it, dict) else _json_doc(it) for it in items]
+    if lines:
+        return "".join(json.dumps(d, allow_nan=False) + "\n" for d in docs)
+    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, allow_nan=False) + "\n"
 
 
 def _json_doc(dx) -> dict:
@@ -126,24 +174,7 @@ def _diagnoses(args: argparse.Namespace) -> list:
     if args.mlflow:
         if args.path:
             raise CommandError("give PATH or --mlflow URI, not both")
-        from .readers.mlflow import read_uri
-
-        args.path = args.mlflow  # error messages name it
-        runs = read_uri(args.mlflow, experiment=args.experiment, run=args.run)
-        diagnoses, skipped = [], []
-        for run in runs:  # as diagnose_all: a run without a loss must not cost the others
-            try:
-                diagnoses.append(lossdoctor.diagnose(run))
-            except lossdoctor.LogError as exc:
-                skipped.append(str(exc))
-        if not diagnoses:
-            raise lossdoctor.LogError("; ".join(skipped))
-        if skipped:
-            import dataclasses
-
-            diagnoses[0] = dataclasses.replace(diagnoses[0], warnings=diagnoses[0].warnings + tuple(
-                f"skipped: {s}" for s in skipped))
-        return diagnoses
+        return _mlflow_diagnoses(args)
     if args.experiment or args.run:
         raise CommandError("--experiment and --run narrow --mlflow URI")
     if not args.path:
@@ -151,6 +182,29 @@ def _diagnoses(args: argparse.Namespace) -> list:
     diagnoses = lossdoctor.diagnose_all(args.path)
     if not diagnoses:
         raise lossdoctor.LogError(f"{args.path}: no training runs found")
+    return diagnoses
+
+
+def _mlflow_diagnoses(args: argparse.Namespace) -> list:
+    """One diagnosis per run at ``--mlflow URI`` (narrowed by ``--experiment`` / ``--run``)."""
+    import lossdoctor
+    from .readers.mlflow import read_uri
+
+    args.path = args.mlflow  # error messages name it
+    runs = read_uri(args.mlflow, experiment=args.experiment, run=args.run)
+    diagnoses, skipped = [], []
+    for run in runs:  # as diagnose_all: a run without a loss must not cost the others
+        try:
+            diagnoses.append(lossdoctor.diagnose(run))
+        except lossdoctor.LogError as exc:
+            skipped.append(str(exc))
+    if not diagnoses:
+        raise lossdoctor.LogError("; ".join(skipped))
+    if skipped:
+        import dataclasses
+
+        diagnoses[0] = dataclasses.replace(diagnoses[0], warnings=diagnoses[0].warnings + tuple(
+            f"skipped: {s}" for s in skipped))
     return diagnoses
 
 
@@ -228,7 +282,8 @@ def _setup_scenarios(p: argparse.ArgumentParser) -> None:
     rn.add_argument("--format", default=SCENARIO_FORMATS_DEFAULT, metavar="FMT[,FMT...]",
                     help="formats to write, comma-separated, or 'all' "
                          f"(default: {SCENARIO_FORMATS_DEFAULT})")
-    rn.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    rn.add_argument("--seed", type=_seed, default=0, metavar="N",
+                    help=f"random seed, 0 to {MAX_SEED} (default: 0)")
 
 
 def _run_scenarios(args: argparse.Namespace) -> int:
@@ -278,16 +333,28 @@ def _scenarios_run(args: argparse.Namespace) -> int:
     why = missing_requirements()
     if why:
         raise CommandError(why)
+    out = Path(args.out)
+    _output_folder(out)  # before training: a bad --out must not cost the minutes of a run
     from .scenarios import record
 
     rec = record(args.name, seed=args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for fmt in wanted:
         path = out / f"{args.name}{_SUFFIX.get(fmt, '')}"
         written = rec.write(path, fmt)
         _write(f"{written if written is not None else path}\n")
     return EXIT_HEALTHY
+
+
+def _output_folder(out) -> None:
+    """Make sure ``out`` is a folder we can write to, or say why not."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out}: exists and is not a folder (--out names the folder to write to)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"{out}: cannot create this folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CommandError(f"{out}: cannot write into this folder (permission denied)")
 
 
 # -- the table of subcommands ------------------------------------------------------------------
@@ -315,8 +382,18 @@ def _width(text: str) -> int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < MIN_WIDTH:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_WIDTH}")
+    if not MIN_WIDTH <= n <= MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_WIDTH} and {MAX_WIDTH}, not {n}")
+    return n
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= n <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED}, not {text}")
     return n
 
 
@@ -373,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    from .report.safe import printable  # names from a log may hold escape sequences
+
+    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
     sys.stderr.flush()
 
 
@@ -403,19 +482,23 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        if isinstance(exc, CommandError) or _is_log_error(exc):
-            _error(str(exc))
-        elif isinstance(exc, OSError):
-            name = exc.filename or getattr(args, "path", "")
-            _error(f"{name}: {exc.strerror or exc}")
-        else:
-            where = getattr(args, "path", None)
-            prefix = f"{where}: " if where else ""
-            detail = str(exc).splitlines()[0] if str(exc) else ""
-            hint = "" if debug else " (rerun with --debug for the traceback)"
-            _error(f"{prefix}unexpected {type(exc).__name__}"
-                   f"{': ' + detail if detail else ''}{hint}")
+        paths = getattr(args, "paths", None)
+        where = getattr(args, "path", None) or (paths[0] if paths and len(paths) == 1 else None)
+        _error(_message(exc, where, debug))
         return EXIT_ERROR
+
+
+def _message(exc: BaseException, where=None, debug: bool = False) -> str:
+    """One line for a failure: a LogError's or CommandError's own message; an OSError's file
+    and reason; anything else named as unexpected, with the input it happened on."""
+    if isinstance(exc, CommandError) or _is_log_error(exc):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.filename or where or ''}: {exc.strerror or exc}"
+    prefix = f"{where}: " if where else ""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    hint = "" if debug else " (rerun with --debug for the traceback)"
+    return f"{prefix}unexpected {type(exc).__name__}{': ' + detail if detail else ''}{hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,8 +96,9 @@ class Symptom:
     summary: str
     details: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "start": _num(self.start), "end": _num(self.end),
+    def to_dict(self, unit: str = "step") -> dict[str, Any]:
+        """``start``/``end`` are in ``unit`` (the run's ``step_unit``: step, epoch, ...)."""
+        return {"id": self.id, "start": _num(self.start), "end": _num(self.end), "unit": unit,
                 "confidence": _unit(self.confidence), "summary": self.summary}
 
 
@@ -140,20 +141,27 @@ class Diagnosis:
     def symptom(self, symptom_id: str) -> Symptom | None:
         return next((s for s in self.symptoms if s.id == symptom_id), None)
 
+    @property
+    def step_unit(self) -> str:
+        """What the steps of the symptoms' spans count: ``step``, ``epoch``, ``row``..."""
+        unit = self.run.meta.get("step_unit") if self.run is not None else None
+        return str(unit or "step")
+
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
+        unit = self.step_unit
+        # every key is always there, empty lists too: a script can index without checking
+        return {
             "schema": SCHEMA,
             "source": self.source,
             "healthy": self.healthy,
-            "symptoms": [s.to_dict() for s in self.symptoms],
+            "step_unit": unit,
+            "symptoms": [s.to_dict(unit) for s in self.symptoms],
             "causes": [c.to_dict() for c in self.causes],
+            "missing_evidence": list(self.missing),
+            "warnings": list(self.warnings),
         }
         if self.inconclusive:
             d["inconclusive"] = self.inconclusive
-        if self.missing:
-            d["missing_evidence"] = list(self.missing)
-        if self.warnings:
-            d["warnings"] = list(self.warnings)
         return d
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -74,9 +74,20 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Mapping
 
-from .live import ALERT_ON, Alert, LossdoctorAlert, TrainingStopped
-from .monitor import CHECK_EVERY, DETAIL, Monitor, MonitorWarning
+from .live import ALERT_ON, CHECK_EVERY, Alert, LossdoctorAlert, TrainingStopped
 from .writer import FLUSH_EVERY, FLUSH_SECS
+
+# torch is imported when a run is watched, not by ``import lossdoctor.collect``: the alert and
+# stop classes are importable (and catchable) where torch is not installed
+_FROM_MONITOR = ("Monitor", "MonitorWarning", "DETAIL")
+
+
+def __getattr__(name: str):
+    if name in _FROM_MONITOR:
+        from . import monitor
+
+        return getattr(monitor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, scheduler=None,
@@ -85,12 +96,15 @@ def watch(model, optimizer=None, path: str | os.PathLike | None = None, *, sched
           alerts: bool = True, check_every: int = CHECK_EVERY, alert_on: Iterable[str] = ALERT_ON,
           on_alert: Callable[[Alert], Any] | None = None, stop_on: Iterable[str] = (),
           flush_every: int = FLUSH_EVERY, flush_secs: float = FLUSH_SECS, mode: str = "w",
-          report: str | os.PathLike | None = None) -> Monitor:
+          report: str | os.PathLike | None = None) -> "Monitor":
     """Start monitoring ``model`` trained by ``optimizer``; returns a :class:`Monitor` (a context
     manager: leaving the ``with`` block writes what is pending and closes the log).
 
     Args:
-        path: the JSONL log to write (``None``: live alerts only). ``mode="a"`` appends.
+        path: the JSONL log to write (``None``: live alerts only; a folder: ``lossdoctor.jsonl``
+            in it). ``mode="w"`` (default) never truncates a log that holds records or that
+            another monitor of this process writes: the run then goes to ``name.1.jsonl`` (and
+            a warning says so); ``mode="a"`` appends; ``mode="overwrite"`` replaces the file.
         scheduler: the LR scheduler, for the header (the lr itself is read every step).
         scaler: the ``torch.amp.GradScaler``, so that skipped steps are recorded as such.
         hparams: what you know that the objects do not tell (``num_classes``, ``loss``...).

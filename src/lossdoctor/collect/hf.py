@@ -14,6 +14,11 @@ The Trainer clips gradients (``max_grad_norm``, 1.0 by default) before any callb
 can see them, so ``grad_norm`` here is the norm after clipping, what the optimizer used; the
 Trainer's own pre-clipping norm, logged every ``logging_steps``, is kept as ``grad_norm_preclip``.
 Needs ``pip install transformers``.
+
+The Trainer calls ``on_train_end`` only when ``train()`` returns: after an exception no callback
+hears of it. The log loses nothing (it is flushed every few seconds) and the monitor is closed,
+its hook removed, at the next ``train()`` (which logs to a file of its own) or at exit, or by
+:meth:`LossdoctorTrainerCallback.close`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ except ImportError:  # pragma: no cover - exercised only without transformers
     raise ImportError("lossdoctor.collect.hf needs transformers: "
                       "pip install 'lossdoctor[transformers]'") from None
 
+#: Training forward passes whose loss is held until the step ends (more than gradient
+#: accumulation ever needs): a forward pass run in training mode outside train() must not grow it.
+MAX_HELD = 4096
 #: TrainingArguments worth a place in the header (the rest is plumbing).
 ARGS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
         "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
@@ -57,7 +65,19 @@ class LossdoctorTrainerCallback(TrainerCallback):
         self._sum_losses = False
         self._hook = None
 
+    def close(self) -> None:
+        """Remove the forward hook and close the log (``on_train_end`` does it after a finished
+        ``train()``; after one that raised, call this, or the next ``train()`` does it)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self._losses = []
+        if self.monitor is not None:
+            self.monitor.close(_error=True)
+
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kw):
+        if self.monitor is not None and not self.monitor.closed:
+            self.close()  # the previous train() raised: on_train_end never came
         if model is None:
             return
         path = self.path if self.path is not None else os.path.join(args.output_dir, "lossdoctor.jsonl")
@@ -88,7 +108,7 @@ class LossdoctorTrainerCallback(TrainerCallback):
             if loss is None and isinstance(output, (tuple, list)) and output and \
                     isinstance(output[0], torch.Tensor) and output[0].dim() == 0:
                 loss = output[0]
-            if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            if isinstance(loss, torch.Tensor) and loss.numel() == 1 and len(self._losses) < MAX_HELD:
                 self._losses.append(loss.detach())
                 # with num_items_in_batch the micro-batch losses are shares of one mean: they add up
                 self._sum_losses = kwargs.get("num_items_in_batch") is not None
@@ -121,5 +141,6 @@ class LossdoctorTrainerCallback(TrainerCallback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+        self._losses = []
         if self.monitor is not None:
             self.monitor.close()

@@ -42,6 +42,8 @@ class LossdoctorCallback(Callback):
         self._accumulate = 1
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if self.monitor is not None and not self.monitor.closed:
+            self.monitor.close(_error=True)  # a fit() that ended without on_train_end
         opt = trainer.optimizers[0] if trainer.optimizers else None
         configs = getattr(trainer, "lr_scheduler_configs", None) or []
         sched = configs[0].scheduler if configs else None

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from .. import signals as S
 
 log = logging.getLogger("lossdoctor")
 
+#: Minimum logged steps between two live checks (a time budget spaces them further).
+CHECK_EVERY = 200
 #: Points kept per series: enough for every detector (they thin long series to ~2000 anyway).
 MAX_POINTS = 4000
 #: Share of the run's wall time the live checks may take (a check of 4000-point series costs
@@ -140,11 +144,27 @@ def best_cause(dx, symptom: str) -> tuple[str | None, str]:
     return None, ""
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside lossdoctor
+    (the user's ``mon.step(loss)``, or the framework's loop), not at lossdoctor's own line."""
+    f = sys._getframe(1)  # the function that is about to call warnings.warn
+    level = 1
+    while f is not None and f.f_code.co_filename.startswith(_PACKAGE):
+        f = f.f_back
+        level += 1
+    return level
+
+
 def _emit(alert: Alert) -> None:
-    """Warn and log one alert; a warnings filter set to 'error' must not break training."""
+    """Warn and log one alert (the logger prints only where logging is configured: see the
+    NullHandler in :mod:`lossdoctor`); a warnings filter set to 'error' must not break
+    training."""
     log.warning("lossdoctor alert: %s", alert)
     try:
-        warnings.warn(LossdoctorAlert(alert), stacklevel=4)
+        warnings.warn(LossdoctorAlert(alert), stacklevel=user_stacklevel())
     except Exception:  # -W error turns warnings into exceptions; the log line above stands
         pass
 

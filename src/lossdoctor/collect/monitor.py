@@ -33,7 +33,7 @@ from . import stats
 from .activations import DEAD, DEAD_IN, SAT, ActivationProbe, dense_inputs
 from .dist import all_reduce_mean, rank_and_world
 from .introspect import activation_modules, build_header, clean_name, is_decoupled, jsonable, trainable
-from .live import ALERT_ON, Alert, LiveDiagnosis, TrainingStopped, best_cause
+from .live import ALERT_ON, CHECK_EVERY, Alert, LiveDiagnosis, TrainingStopped, best_cause, user_stacklevel
 from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter
 
 log = logging.getLogger("lossdoctor")
@@ -55,8 +55,6 @@ SYNC_EVERY_DEVICE = 32
 SYNC_EVERY_CPU = 16
 #: Under DDP every pull is also an all-reduce; batch them on the CPU as well.
 SYNC_EVERY_DIST = 32
-#: Minimum logged steps between two live checks (a time budget spaces them further).
-CHECK_EVERY = 200
 #: ``mon.step`` calls without a single optimizer step before the monitor stops waiting for one
 #: (an optimizer whose step bypasses the hooks) and records every call as a step.
 NO_OPT_STEP_CALLS = 64
@@ -69,7 +67,7 @@ class MonitorWarning(RuntimeWarning):
 def _report(msg: str) -> None:
     log.warning("lossdoctor: %s", msg)
     try:
-        warnings.warn(msg, MonitorWarning, stacklevel=3)
+        warnings.warn(msg, MonitorWarning, stacklevel=user_stacklevel())
     except Exception:  # warnings set to 'error' must not break training
         pass
 
@@ -85,6 +83,25 @@ def _unwrap_optimizer(opt):
             continue
         break
     return opt
+
+
+def _has_param_groups(opt) -> bool:
+    """Whether ``opt`` looks like a torch optimizer to the monitor: param groups that list
+    their parameters."""
+    try:
+        groups = opt.param_groups
+        return isinstance(groups, (list, tuple)) and all(
+            isinstance(g, Mapping) and "params" in g for g in groups)
+    except Exception:
+        return False
+
+
+def _to_float(x) -> float:
+    """A learning rate as the header and records hold it (NaN for one that is not a number)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        return math.nan
 
 
 class _StepData:
@@ -265,19 +282,29 @@ def _lrs(r: dict, p) -> list:
     return [p.get(x) for x in lrs] if r["lrs_ref"] else lrs
 
 
+#: What :func:`_num` returns for a value that cannot be recorded (dropped, with one warning).
+DROP = object()
+
+
 def _num(x) -> Any:
-    """A scalar passed to ``mon.step``: a detached 0-d tensor (read later) or a float."""
+    """A scalar passed to ``mon.step``: a detached 0-d tensor (read later) or a float; ``DROP``
+    for what is not a real number that fits a float (``10**400``, a complex, sparse, meta or
+    empty tensor, text), so that one odd value costs itself, not the record or the monitor."""
     if isinstance(x, torch.Tensor):
+        if x.layout != torch.strided or x.is_meta or x.is_complex() or x.numel() == 0:
+            return DROP
         x = x.detach()
         if x.dim() == 0:
             return x
         return x.reshape(()) if x.numel() == 1 else x.float().mean()
     if isinstance(x, bool) or x is None:
         return x
+    if isinstance(x, complex):
+        return DROP
     try:
         return float(x)
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError, OverflowError):
+        return DROP
 
 
 def _finite(x) -> bool:
@@ -295,8 +322,18 @@ class Monitor:
                  alert_on: Iterable[str] = ALERT_ON, on_alert: Callable[[Alert], Any] | None = None,
                  stop_on: Iterable[str] = (), flush_every: int = FLUSH_EVERY,
                  flush_secs: float = FLUSH_SECS, mode: str = "w", one_step_per_call: bool = False):
+        self._failed: set[str] = set()
+        self._dropped: set[str] = set()
+        # An odd argument must not keep the training from starting: each is warned about once
+        # and replaced by what works (see also the log path and the optimizer below).
         if detail not in DETAIL:
-            raise ValueError(f"detail must be one of {sorted(DETAIL)}, not {detail!r}")
+            _report(f"monitor: detail must be one of {sorted(DETAIL)}, not {detail!r}; using "
+                    f"'default'")
+            detail = "default"
+        if hparams is not None and not isinstance(hparams, Mapping):
+            _report(f"monitor: hparams= must be a mapping of names to values, not "
+                    f"{type(hparams).__name__}; ignored")
+            hparams = None
         if isinstance(stop_on, str):
             stop_on = (stop_on,)
         n_every, a_every = DETAIL[detail]
@@ -313,15 +350,27 @@ class Monitor:
         self.on_alert = on_alert
         self.alerts: list[Alert] = []
         self.rank, self.world = rank_and_world()
-        self._per_call = bool(one_step_per_call) or self.optimizer is None
         self._off = False
         self._closed = False
-        self._failed: set[str] = set()
+        if self.optimizer is not None and not _has_param_groups(self.optimizer):
+            _report(f"monitor: the optimizer ({type(self.optimizer).__name__}) has no param_groups; "
+                    f"every mon.step() call is recorded as a step, without its learning rate")
+            self.optimizer = None
+        self._per_call = bool(one_step_per_call) or self.optimizer is None
 
-        named = trainable(model)
+        try:
+            named = trainable(model)
+        except Exception as exc:  # not an nn.Module: only the values passed to mon.step
+            _report(f"monitor: the model's parameters cannot be read ({type(exc).__name__}: {exc}); "
+                    f"only the values passed to mon.step() are recorded")
+            named = []
         if self.optimizer is not None:
             in_opt = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
             named = [(n, p) for n, p in named if id(p) in in_opt]
+            if not named:  # it trains parameters the model does not hold (or holds frozen)
+                named = [(f"param_group{gi}.{j}", p) for gi, g in enumerate(self.optimizer.param_groups)
+                         for j, p in enumerate(g["params"])
+                         if isinstance(p, torch.Tensor) and p.requires_grad]
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
         self._dev = self.params[0].device if self.params else torch.device("cpu")
@@ -351,12 +400,16 @@ class Monitor:
         self._async = self._dev.type == "cuda"
         self._carry_loss: list = []
         self._carry_extras: dict = {}
+        self._carry_calls: list = []  # (loss, extras) of carried calls, while no step was seen
+        self._replay = False
         self._nan_seen = False
         self._stop_request: Alert | None = None
         self._stop_now: TrainingStopped | None = None
         self._prev_scale = None
         self._buf: list[torch.Tensor] | None = None
 
+        self._alerts_on = bool(alerts)
+        self._eager_nan = "nan_inf" in self.stop_on and self._dev.type == "cpu"
         monitor_info = {"detail": detail, "every_n": self.every_n, "act_every": self.act_every,
                         "sync_every": self.sync_every, "world_size": self.world}
         try:
@@ -369,9 +422,7 @@ class Monitor:
         self.path = os.fspath(path) if path is not None else None
         self._writer = None
         if self.rank == 0 and path is not None:
-            self._writer = JsonlWriter(path, mode=mode, flush_every=flush_every, flush_secs=flush_secs)
-            self._writer.write(self.header)
-            self._writer.flush()
+            self._writer = self._open_log(path, mode, flush_every, flush_secs)
         self._live = None
         if alerts and self.rank == 0:
             self._live = LiveDiagnosis(source=self.path or "live", hparams=self.header["hparams"],
@@ -381,12 +432,55 @@ class Monitor:
                                       on_error=lambda exc: self._degrade("activations", exc),
                                       inputs=dense_inputs(model, clean_name))
         self._handles = []
+        self._hooked = False  # the optimizer's steps are seen by hooks (else: one step per call)
         if self.optimizer is not None:
-            self._handles.append(self.optimizer.register_step_pre_hook(self._pre_hook))
-            self._handles.append(self.optimizer.register_step_post_hook(self._post_hook))
+            try:
+                self._handles.append(self.optimizer.register_step_pre_hook(self._pre_hook))
+                self._handles.append(self.optimizer.register_step_post_hook(self._post_hook))
+                self._hooked = True
+            except Exception as exc:  # a duck-typed optimizer: no step hooks
+                self._remove_hooks()
+                self._per_call = True
+                _report(f"monitor: the optimizer ({type(self.optimizer).__name__}) takes no step hooks "
+                        f"({type(exc).__name__}: {exc}); every mon.step() call is recorded as a step")
         self._arm_activations(0)
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._atexit)
+
+    def _open_log(self, path, mode, flush_every, flush_secs) -> JsonlWriter | None:
+        """The log's writer, or ``None`` (and one warning) when it cannot be written. A folder
+        as the path gets ``lossdoctor.jsonl`` inside it; a log that holds another run's records,
+        or that another monitor of this process writes, is never truncated (see
+        :func:`.writer.choose_path`)."""
+        try:
+            if os.path.isdir(path):
+                where = os.path.join(path, "lossdoctor.jsonl")
+                note = f"{path} is a folder; the log is written to {where}"
+                path = where
+            else:
+                note = None
+            writer = JsonlWriter(path, mode=mode, flush_every=flush_every, flush_secs=flush_secs)
+            writer.write(self.header)
+            writer.flush()
+        except Exception as exc:
+            if "writer" in locals():
+                try:
+                    writer.close()
+                except Exception:
+                    pass
+            self._failed.add("writing the log")
+            reason = getattr(exc, "strerror", None) or exc
+            _report(f"monitor: the log {os.fspath(path)} cannot be written ({type(exc).__name__}: "
+                    f"{reason}); nothing will be recorded, training goes on unchanged"
+                    f"{' (live alerts stay on)' if self._alerts_on else ''}")
+            return None
+        note = writer.note or note
+        self.path = os.fspath(writer.path)
+        if note:
+            _report(f"monitor: {note}")
+        return writer
+
+    _alerts_on = True
 
     # -- context manager -----------------------------------------------------------------------
     def __enter__(self) -> "Monitor":
@@ -442,14 +536,14 @@ class Monitor:
         try:
             d = self._data()
             groups = optimizer.param_groups
-            d.lrs = [g["lr"] for g in groups]
+            d.lrs = [g.get("lr") for g in groups]
             scale = getattr(optimizer, "grad_scale", None)  # a fused optimizer under GradScaler
             if scale is not None:
                 d.scale = scale.detach().reshape(-1)[0].clone() if isinstance(scale, torch.Tensor) else scale
                 found = getattr(optimizer, "found_inf", None)
                 d.found_inf = found.detach().sum() if isinstance(found, torch.Tensor) else found
             closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0] is the optimizer
-            if d.sampled:
+            if d.sampled and self.params:
                 d.wds = [g.get("weight_decay", 0.0) or 0.0 for g in groups]
                 d.w_before = stats.copy(self.params, self._copy_buf())
             if closure is None and not d.grads_done:
@@ -506,9 +600,10 @@ class Monitor:
             groups = self.optimizer.param_groups if self.optimizer is not None else []
             d.wds = [grp.get("weight_decay", 0.0) or 0.0 for grp in groups]
         if d.scale is None:
-            d.den = [stats.coupled_decay_norms(self.params, weights, idx, float(wd))
-                     for idx, wd, dec in zip(self._group_idx, d.wds, self._decoupled)
-                     if wd and not dec and idx]
+            den = [stats.coupled_decay_norms(self.params, weights, idx, float(wd))
+                   for idx, wd, dec in zip(self._group_idx, d.wds, self._decoupled)
+                   if wd and not dec and idx]
+            d.den = [(idx, t) for idx, t in den if t is not None]  # groups with no gradient: none
 
     def capture_gradients(self) -> None:
         """Read the gradients now (before clipping). Framework adapters call this where the
@@ -561,7 +656,9 @@ class Monitor:
         if self._off or not scalars:
             return
         try:
-            extras = {k: _num(v) for k, v in scalars.items()}
+            extras = self._extras(scalars)
+            if not extras:
+                return
             self._pending.append(_Entry("log", None, extras, None, 0, None, None))
             if len(self._pending) >= self.sync_every:
                 self._resolve()
@@ -576,11 +673,17 @@ class Monitor:
         self._n_opt_at_call = self._n_opt
         data, self._done = self._done, None
         self._cur = None  # a step begun but not finished (skipped by a scaler) is dropped
-        extras = {k: _num(v) for k, v in scalars.items()} if scalars else None
-        loss = _num(loss)
+        extras = self._extras(scalars) if scalars else None
+        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and not loss.is_complex()
+                and loss.layout == torch.strided and not loss.is_meta):
+            loss = _num(loss)
+            if loss is DROP:
+                loss = self._drop("loss", loss)
+        else:
+            loss = loss.detach()
         flag = lrs = None
         scale_drop = self._scale_drop() if self.scaler is not None else None
-        if self.optimizer is None:
+        if not self._hooked:  # no optimizer, or one whose steps no hook sees: a call is a step
             kind, n = "step", 1
             data = _StepData(self._sampled(self._calls - 1))
             if "optimizer hooks" not in self._failed:
@@ -601,18 +704,69 @@ class Monitor:
         else:
             kind = "micro"
             if self._n_opt == 0 and self._calls >= NO_OPT_STEP_CALLS:
-                self._per_call = True
-                kind = "skip"
-                _report(f"no optimizer.step() seen in {self._calls} calls of mon.step(): the optimizer's "
-                        f"step bypasses the hooks, so every call is recorded as a step without update "
-                        f"statistics")
+                self._no_optimizer_steps()
+                return self._record_call_unhooked(loss, extras)
         if self.optimizer is not None and kind != "micro" and (data is None or data.lrs is None):
-            lrs = [g["lr"] for g in self.optimizer.param_groups]
+            lrs = [g.get("lr") for g in self.optimizer.param_groups]
         self._pending.append(_Entry(kind, loss, extras, data, max(n, 1), flag, lrs))
         if kind == "step":
-            self._arm_activations(self._n_opt if self.optimizer is not None else self._calls)
-        if len(self._pending) >= self.sync_every:
+            self._arm_activations(self._n_opt if self._hooked else self._calls)
+        if self._eager_nan and kind != "micro" and self._non_finite(loss, data):
+            self._resolve()  # stop_on=("nan_inf",): now, not sync_every calls later
+        elif len(self._pending) >= self.sync_every:
             self._resolve()
+
+    def _record_call_unhooked(self, loss, extras) -> None:
+        self._calls -= 1
+        self._record_call(loss, extras and dict(extras))
+
+    def _no_optimizer_steps(self) -> None:
+        """No optimizer step in all the calls so far (a manual update loop, or an optimizer whose
+        step bypasses the hooks): from now on every call is a step, with the gradient
+        statistics read at the call, and the calls so far are recorded one by one too."""
+        self._hooked = False
+        self._replay = True
+        _report(f"monitor: no optimizer.step() seen in {self._calls} calls of mon.step() (a manual "
+                f"update loop?): every call is recorded as a step, without update statistics")
+
+    def _non_finite(self, loss, data) -> bool:
+        """Whether this call's loss or gradient norm is NaN/inf, read at once (CPU only: on a
+        GPU reading it would wait for the device)."""
+        try:
+            if isinstance(loss, float):
+                if not math.isfinite(loss):
+                    return True
+            elif isinstance(loss, torch.Tensor) and loss.device.type == "cpu":
+                if not bool(torch.isfinite(loss)):
+                    return True
+            g = data.gvec if data is not None else None
+            if g and g[0].device.type == "cpu":
+                return not bool(torch.isfinite(torch.stack(g)).all())
+        except Exception:
+            return False
+        return False
+
+    def _extras(self, scalars: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The keyword scalars of a call as recordable values; what is not a number is left
+        out of the record (with one warning per name), the rest kept."""
+        out = {}
+        for k, v in scalars.items():
+            x = _num(v)
+            if x is DROP:
+                self._drop(k, v)
+            elif x is not None:
+                out[k] = x
+        return out or None
+
+    def _drop(self, name: str, value: Any) -> None:
+        if name not in self._dropped:
+            self._dropped.add(name)
+            what = type(value).__name__
+            if isinstance(value, torch.Tensor):
+                what = f"a {value.layout} {value.dtype} tensor on {value.device}".replace("torch.", "")
+            _report(f"monitor: {name}= ({what}) is not a real number that fits a float; it is left "
+                    f"out of the records, the rest of each record is kept")
+        return None
 
     def _found_inf(self):
         """``found_inf`` of the scaler's last unscale, while ``update()`` has not yet cleared it
@@ -727,20 +881,25 @@ class Monitor:
                 self._carry_loss.append(loss)
             if extras:
                 self._carry_extras.update(extras)
+            if self._n_opt == 0 or self._replay:  # maybe no optimizer step will ever come
+                self._carry_calls.append((loss, extras))
             return
+        if self._replay:
+            self._replay_calls()
         losses = self._carry_loss + ([loss] if loss is not None else [])
         if extras:
             self._carry_extras.update(extras)
         extras, self._carry_extras, self._carry_loss = self._carry_extras, {}, []
+        self._carry_calls = []
         rec: dict[str, Any] = {"step": self._step}
         self._step += e.n
         if losses:
             rec["loss"] = losses[0] if len(losses) == 1 else sum(losses) / len(losses)
         lrs = _lrs(r, p)
         if lrs:
-            rec["lr"] = float(lrs[0])
+            rec["lr"] = _to_float(lrs[0])
             for i, v in enumerate(lrs[1:], 1):
-                rec[f"lr/pg{i}"] = float(v)
+                rec[f"lr/pg{i}"] = _to_float(v)
         if e.kind == "step" and e.data is not None:
             if p.get(r.get("found_inf")):
                 skipped = True
@@ -754,6 +913,19 @@ class Monitor:
             rec.update(extras)  # last: a value the user passes replaces the computed one
         self._write(rec, live=True)
         self._check_nan(rec, e, r, p)
+
+    def _replay_calls(self) -> None:
+        """Record each call carried while waiting for an optimizer step that never came."""
+        calls, self._carry_calls = self._carry_calls, []
+        self._carry_loss, self._carry_extras = [], {}
+        for loss, extras in calls:
+            rec: dict[str, Any] = {"step": self._step}
+            self._step += 1
+            if loss is not None:
+                rec["loss"] = loss
+            if extras:
+                rec.update(extras)
+            self._write(rec, live=True)
 
     def _step_stats(self, rec: dict, d: _StepData, r: dict, p: _Puller) -> None:
         g = p.get(r.get("g"))
@@ -1005,16 +1177,28 @@ class Monitor:
             self._dist_ok_at_close = not _error
             try:
                 self._resolve(final=True)
+                if self._carry_calls and self._n_opt == 0 and not self._replay:
+                    self._no_optimizer_steps()  # fewer calls than it takes to decide: say so now
+                if self._replay and self._carry_calls:
+                    self._replay_calls()
             except TrainingStopped:
                 pass
             except Exception as exc:
                 _report(f"monitor: the last records could not be written ({type(exc).__name__}: {exc})")
         self._off = True
         if self._writer is not None:
+            failed = "writing the log" in self._failed  # already said once: close quietly
             try:
                 self._writer.close()
             except Exception as exc:
-                _report(f"monitor: closing {self.path} failed ({type(exc).__name__}: {exc})")
+                if not failed:
+                    _report(f"monitor: closing {self.path} failed ({type(exc).__name__}: {exc}); "
+                            f"the last records may be missing")
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run (the log is complete and closed)."""
+        return self._closed
 
     @property
     def steps(self) -> int:

@@ -19,10 +19,11 @@ class ReportingMonitor(Monitor):
 
     def __init__(self, *args, report: str | os.PathLike, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.path is None:
-            self.close()
-            raise ValueError("report= needs path=: the report is made from the run's log")
         self.report = os.fspath(report)
+        if self.path is None:  # training must start all the same: say it once
+            _report("monitor: report= needs a log (path=): the report is made from it; no report "
+                    "will be written")
+            self.report = None
 
     def close(self, _error: bool = False) -> None:
         first = not self._closed

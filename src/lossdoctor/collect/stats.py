@@ -46,12 +46,31 @@ def grad_norms(params: list[torch.Tensor], zero: torch.Tensor, prec: str = "mixe
     if all(g is not None for g in grads):  # not "None in grads": that compares tensors, slowly
         if grads[0].requires_grad:  # backward(create_graph=True)
             grads = [g.detach() for g in grads]
-        return norms(grads, prec)
+        try:
+            return norms(grads, prec)
+        except (RuntimeError, NotImplementedError):  # sparse gradients (nn.Embedding(sparse=True))
+            return [_norm(g) for g in grads]
     present = [g.detach() for g in grads if g is not None]
     if not present:
         return [zero] * len(grads)
-    got = iter(norms(present))
+    try:
+        got = iter(norms(present))
+    except (RuntimeError, NotImplementedError):
+        got = iter([_norm(g) for g in present])
     return [next(got) if g is not None else zero for g in grads]
+
+
+def _norm(t: torch.Tensor) -> torch.Tensor:
+    """One tensor's L2 norm, whatever its layout: a sparse gradient's entries are summed per
+    index first (``coalesce``, a copy; the gradient itself is not changed)."""
+    t = t.detach()
+    if t.layout == torch.sparse_coo:
+        t = t.coalesce().values()
+    elif t.layout != torch.strided:
+        t = t.values()
+    if t.dtype in _LOW:
+        return torch.linalg.vector_norm(t, dtype=torch.float32)
+    return torch.linalg.vector_norm(t)
 
 
 def copy(params: list[torch.Tensor], into: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
@@ -78,7 +97,7 @@ def coupled_decay_norms(params: list[torch.Tensor], weights: list[torch.Tensor],
                         wd: float) -> tuple[list[int], list[torch.Tensor] | None]:
     """||g + wd * w|| for the parameters ``idx`` that have a gradient: the effective gradient of
     an L2 penalty added to the loss (SGD, Adam and RMSprop's ``weight_decay``)."""
-    keep = [i for i in idx if params[i].grad is not None]
+    keep = [i for i in idx if params[i].grad is not None and params[i].grad.layout == torch.strided]
     if not keep:
         return keep, None
     g = [params[i].grad.detach() for i in keep]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..core import Cause, Diagnosis, LogError, Run, Symptom
 from ..detect import Context, detect
 from . import chains, model, shape
@@ -50,6 +52,14 @@ class Assessment:
 
 def assess(run: Run) -> Assessment:
     """Symptoms, then every cause of the rules table judged against them and the run's internals."""
+    # values near the float limit (1e308) overflow in the detectors' sums and products: the
+    # results are inf/NaN, which the findings handle, and numpy must not warn on every one
+    # (a flood on stderr, an exception under -W error)
+    with np.errstate(all="ignore"):
+        return _assess(run)
+
+
+def _assess(run: Run) -> Assessment:
     if run.loss is None:
         names = ", ".join(sorted(run.series)[:12]) or "none"
         raise LogError(f"{run.source}: no training loss found (series: {names})")
@@ -83,7 +93,12 @@ def assess(run: Run) -> Assessment:
 
 
 def run_diagnosis(run: Run) -> Diagnosis:
-    a = assess(run)
+    with np.errstate(all="ignore"):
+        return _run_diagnosis(assess(run))
+
+
+def _run_diagnosis(a: Assessment) -> Diagnosis:
+    run = a.run
     healthy, ev, symptoms, warnings, inconclusive = a.healthy, a.ev, a.symptoms, a.warnings, a.inconclusive
     scores = model.scores(a)  # None: no fitted weights, the rules' own weights decide
     causes, needs = [], []

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 from ..core import LogError, Run
+from ._common import to_utf8
 from . import csv_table, jsonl, keras_history, mlflow, tensorboard, text, trainer_state, wandb, wandb_csv
 from .hparams import SIDECARS, load_sidecars
 
@@ -25,15 +27,17 @@ from .hparams import SIDECARS, load_sidecars
 READERS = (
     jsonl,          # lossdoctor's own monitor logs and any one-object-per-line log
     trainer_state,  # Hugging Face trainer_state.json
-    wandb,          # W&B run logs (run-<id>.wandb) and run folders (needs the wandb extra)
-    mlflow,         # MLflow stores: mlflow.db, mlruns/ (needs the mlflow extra)
-    wandb_csv,      # the CSV a W&B chart exports
     csv_table,      # CSV/TSV, Lightning metrics.csv, Keras CSVLogger, YOLO results.csv
     keras_history,  # json.dump(history.history)
     tensorboard,    # events.out.tfevents.* (needs the tensorboard extra)
+    wandb,          # W&B run logs (run-<id>.wandb) and run folders (needs the wandb extra)
+    mlflow,         # MLflow stores: mlflow.db, mlruns/ (needs the mlflow extra)
+    wandb_csv,      # the CSV a W&B chart exports
     text,           # plain terminal output
 )
 
+#: Formats of binary files: their sniffers see the bytes as they are, never transcoded.
+BINARY = (tensorboard, wandb, mlflow)
 HEAD_BYTES = 64 * 1024
 MAX_DEPTH = 6  # folder search depth
 SKIP_DIRS = {".git", "__pycache__", "checkpoints", "wandb-metadata", "media", "weights", "node_modules"}
@@ -52,23 +56,27 @@ def read(path: str | os.PathLike) -> Run:
 
 
 def read_all(path: str | os.PathLike) -> list[Run]:
-    """Every run under ``path``: one for a file, one per run folder for a folder."""
+    """Every run under ``path``: one for a file, one per run folder for a folder. What a folder
+    holds but could not be read (a broken link, a file or sub-folder without permission, a twin
+    of a log already read) is listed in the first run's warnings, or in the error when nothing
+    could be read."""
     p = Path(path)
-    if not p.exists():
-        raise LogError(f"{p}: no such file or folder")
+    kind = _kind(p)
     store = _store_reader(p)
     if store is not None:
         return store.read_many(p)
-    if p.is_file():
+    if kind == "file":
         return [_read_file(p)]
+    skipped: list[str] = []
     stores: list[tuple[Path, object]] = []
-    groups = _find_logs(p, stores)
+    groups = _find_logs(p, skipped, stores)
     if not groups and stores:
         return _read_stores(stores, p, [])
     if not groups:
+        more = f"; skipped: {'; '.join(skipped[:5])}" if skipped else ""
         raise LogError(f"{p}: no training logs found in this folder (looked for CSV, JSON, JSONL, "
-                       f"trainer_state.json, TensorBoard event files and text logs)")
-    runs, errors = [], []
+                       f"trainer_state.json, TensorBoard event files and text logs){more}")
+    runs, errors = [], list(skipped)
     for folder, files in sorted(groups.items()):
         split = _split_group(files)
         for group in split:
@@ -90,14 +98,38 @@ def read_all(path: str | os.PathLike) -> list[Run]:
 
 
 def sniff(path: Path) -> tuple[float, object]:
-    """The best reader for one file and how sure it is."""
-    head = _head(path)
+    """The best reader for one file and how sure it is. Text readers see the head as UTF-8
+    (UTF-16 transcoded, NUL padding left out: see :func:`._common.to_utf8`); the readers of
+    binary formats (:data:`BINARY`) see the bytes as they are."""
+    raw = _head(path)
+    head = to_utf8(raw)[0]
     best = (0.0, None)
     for mod in READERS:
-        score = float(mod.sniff(path, head))
+        score = float(mod.sniff(path, raw if mod in BINARY else head))
         if score > best[0]:
             best = (score, mod)
     return best
+
+
+def _kind(p: Path) -> str:
+    """``"file"`` or ``"folder"``, or a LogError that says what else ``p`` is."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise LogError(f"{p}: a symbolic link to {os.readlink(p)}, which does not exist") from None
+        raise LogError(f"{p}: no such file or folder") from None
+    except OSError as exc:  # a parent folder without permission, a name too long
+        raise LogError(f"{p}: cannot be looked at ({exc.strerror or exc})") from None
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    if stat.S_ISDIR(st.st_mode):
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise LogError(f"{p}: this folder cannot be read (permission denied)")
+        return "folder"
+    what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+    raise LogError(f"{p}: {what}, not a file or a folder; save the log to a file and pass that")
 
 
 def _head(path: Path) -> bytes:
@@ -114,6 +146,9 @@ def _read_file(path: Path) -> Run:
         raise LogError(f"{path}: the file is empty")
     score, mod = sniff(path)
     if mod is None:
+        if not head.strip(b"\x00"):
+            raise LogError(f"{path}: holds nothing but NUL bytes (a writer that crashed before "
+                           f"writing?)")
         if b"\x00" in head[:4096] and not path.name.startswith("events.out.tfevents"):
             raise LogError(f"{path}: binary content, not a training log this tool can read")
         raise LogError(f"{path}: not a training log this tool can read (no loss values found)")
@@ -158,13 +193,21 @@ def _read_stores(stores, root: Path, errors: list[str], strict: bool = True) -> 
     return runs
 
 
-def _find_logs(root: Path, stores: list | None = None) -> dict[Path, list[tuple[float, int, Path]]]:
+def _find_logs(root: Path, skipped: list[str], stores: list | None = None) -> dict[Path, list[tuple[float, int, Path]]]:
     """Candidate logs grouped by run folder. TensorBoard's ``train/`` and ``validation/``
-    sub-folders belong to their parent run. Stores of several runs (tracking stores, W&B run
+    sub-folders belong to their parent run. What cannot be looked at is added to ``skipped``
+    (files that are simply not logs are not). Stores of several runs (tracking stores, W&B run
     folders) go to ``stores`` as ``(path, reader)``; the folder of one is not searched."""
     groups: dict[Path, list[tuple[float, int, Path]]] = {}
     root_depth = len(root.parts)
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unlisted(exc: OSError) -> None:
+        if exc.filename is not None and Path(exc.filename) != root:
+            skipped.append(f"{exc.filename}: this folder cannot be read ({exc.strerror or exc})")
+        else:
+            skipped.append(f"{root}: cannot be read ({exc.strerror or exc})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted):
         d = Path(dirpath)
         if stores is not None and d != root:
             mod = _store_reader(d)
@@ -180,10 +223,20 @@ def _find_logs(root: Path, stores: list | None = None) -> dict[Path, list[tuple[
             if f.name in _SIDECAR_NAMES or fn.startswith("."):
                 continue
             try:
-                if f.stat().st_size == 0:
-                    continue
+                st = f.stat()
+            except FileNotFoundError:
+                if f.is_symlink():
+                    skipped.append(f"{f}: a broken symbolic link (to {os.readlink(f)})")
+                continue
+            except OSError as exc:
+                skipped.append(f"{f}: cannot be looked at ({exc.strerror or exc})")
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+                continue
+            try:
                 score, mod = sniff(f)
-            except LogError:
+            except LogError as exc:
+                skipped.append(str(exc))
                 continue
             if mod is None or score < 0.2:
                 continue
@@ -226,12 +279,18 @@ def _read_group(folder: Path, files: list[tuple[float, int, Path]], root: Path) 
             return _named(_with_sidecars(run, folder), folder, root)
         except LogError as exc:
             errors.append(str(exc))
-    for score, i, f in files:
+    for k, (score, i, f) in enumerate(files):
         try:
             run = READERS[i].read(f)
         except LogError as exc:
             errors.append(str(exc))
             continue
+        # the same run written twice (a.csv beside a.jsonl): say which files were left, and why
+        twins = [t for _, j, t in files[k + 1:] if not (mod is tensorboard and READERS[j] is tensorboard)]
+        notes = [f"skipped: {e}" for e in errors]
+        notes += [f"skipped: {t}: the same run as {f.name}, which was read" for t in twins]
+        if notes:
+            run = dataclasses.replace(run, warnings=run.warnings + tuple(notes))
         return _named(_with_sidecars(run, f.parent), folder, root)
     raise LogError("; ".join(errors))
 

@@ -51,14 +51,96 @@ class Columns:
         return len(self.values)
 
 
-def load_json(path: Path) -> Any:
+#: Bigger JSON documents are refused: ``json.loads`` holds about ten times the file in Python
+#: objects, and no trainer_state.json or Keras history comes near this.
+MAX_JSON_BYTES = 512 << 20
+#: Share of characters, NUL bytes left out, that may be undecodable or control characters in
+#: content that is still text (so that its NUL bytes are padding, not binary data).
+MAX_JUNK_SHARE = 0.01
+_CHUNK = 16 << 20  # NUL padding is removed this many bytes at a time (bounded extra memory)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def text_encoding(data) -> tuple[str, int]:
+    """The encoding a log's bytes announce by their byte-order mark, and the mark's length
+    (PowerShell's ``>`` writes UTF-16 with one, Excel's "Unicode text" too); UTF-8 without."""
+    start = bytes(data[:3])
+    for bom, enc in _BOMS:
+        if start.startswith(bom):
+            return enc, len(bom)
+    return "utf-8", 0
+
+
+def has_nul(data) -> bool:
+    """Whether ``data`` (bytes, a memoryview or a buffer) holds a NUL byte, without a copy."""
+    if isinstance(data, bytes):
+        return b"\x00" in data
+    return any(b"\x00" in bytes(data[i:i + _CHUNK]) for i in range(0, len(data), _CHUNK))
+
+
+def looks_like_text(data: bytes) -> bool:
+    """Text, once NUL bytes are left out: valid UTF-8 with few control characters."""
+    sample = bytes(data[:65536]).replace(b"\x00", b"")
+    if not sample:
+        return False
+    text = sample.decode("utf-8", errors="replace")
+    junk = text.count("\ufffd") + sum(1 for c in text if c < " " and c not in "\t\n\r\x1b\x08\x0c")
+    return junk <= MAX_JUNK_SHARE * len(text)
+
+
+def to_utf8(data) -> tuple[bytes, str, int]:
+    """A text log's bytes as UTF-8: a byte-order mark stripped, UTF-16 transcoded, and NUL bytes
+    removed when the rest is text (a crash leaves blocks of NUL bytes where the file system
+    had allocated room the writer never filled). Returns the bytes (``data`` itself, uncopied,
+    when there is nothing to do), the encoding, and how many NUL bytes were removed."""
+    enc, n = text_encoding(data)
+    if enc != "utf-8":
+        data = bytes(data[n:]).decode(enc, errors="replace").encode("utf-8")
+    elif n:
+        data = data[n:]
+    if not has_nul(data) or not looks_like_text(data):
+        return data, enc, 0
+    parts = [bytes(data[i:i + _CHUNK]).translate(None, b"\x00") for i in range(0, len(data), _CHUNK)]
+    out = b"".join(parts)
+    return out, enc, len(data) - len(out)
+
+
+def nul_warning(path, n: int) -> str:
+    return (f"{path}: {n:,} NUL byte(s) were left out (padding where a crashed writer left "
+            f"blocks unwritten?)")
+
+
+def read_text_bytes(path: Path, limit: int | None = None) -> tuple[bytes, list[str]]:
+    """A text log's content as UTF-8 bytes (see :func:`to_utf8`) and the warnings that says
+    what was repaired; a LogError when it cannot be read, is empty, or is larger than
+    ``limit``."""
+    try:
+        size = Path(path).stat().st_size
+        if limit is not None and size > limit:
+            raise LogError(f"{path}: {size / (1 << 20):,.0f} MB, more than the "
+                           f"{limit >> 20:,} MB this format is read up to; keep the part you "
+                           f"need (tail -c, split) and read that")
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    data, _, nuls = to_utf8(raw)
+    del raw
+    if not data.strip():
+        raise LogError(f"{path}: the file is empty" if not nuls else
+                       f"{path}: holds nothing but NUL bytes (a writer that crashed before "
+                       f"writing?)")
+    return data, [nul_warning(path, nuls)] if nuls else []
+
+
+def load_json(path: Path, warnings: list[str] | None = None) -> Any:
     """One JSON document, or a LogError that says what is wrong with it and where."""
     import json
 
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data, notes = read_text_bytes(path, MAX_JSON_BYTES)
+    if warnings is not None:
+        warnings.extend(notes)
+    text = data.decode("utf-8", errors="replace")
+    del data
     if not text.strip():
         raise LogError(f"{path}: the file is empty")
     try:
@@ -165,8 +247,19 @@ def _choose(names: list[str], count) -> dict[str, str]:
     return out
 
 
+#: Steps beyond this magnitude are junk, not a position in a run (floats stop counting whole
+#: numbers past 2**53, and spans between such steps overflow): their points are skipped.
+MAX_STEP = float(2 ** 53)
+
+
 def _clean(name: str, steps: np.ndarray, values: np.ndarray, source, warnings: list[str]) -> Series:
     """Sort by step; on repeated steps (a restarted or resumed run) keep the later values."""
+    sane = np.abs(steps) <= MAX_STEP
+    if not sane.all():
+        bad = int((~sane).sum())
+        warnings.append(f"{source}: {name}: {bad} point(s) with a step beyond ±2^53 (or not a "
+                        f"number) were skipped")
+        steps, values = steps[sane], values[sane]
     if steps.size > 1 and not np.all(steps[1:] > steps[:-1]):
         dup_start = np.flatnonzero(steps[1:] <= steps[:-1])
         # keep the last occurrence of each step, in order of steps

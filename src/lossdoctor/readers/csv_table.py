@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import signals as S
 from ..core import LogError, Run
-from ._common import Columns, columns_to_run
+from ._common import Columns, columns_to_run, nul_warning, to_utf8
 
 FORMAT = "csv"
 
@@ -40,6 +40,9 @@ PARTIAL_HEAD_BYTES = 32 * 1024
 ARROW_BLOCK_BYTES = 8 << 20
 # Ragged rows the fast path puts back by hand; a file with more goes line by line.
 MAX_RAGGED_ROWS = 1000
+# More columns than this is not a training log (a per-layer log of 10,000 layers with five
+# statistics each has 50,000); 100,000 columns already take ~6 s and 0.5 GB to read.
+MAX_COLUMNS = 50_000
 # A cell quoted in warnings is cut to this many characters (it may be binary junk).
 QUOTE_CHARS = 24
 
@@ -59,7 +62,7 @@ def sniff(path: Path, head: bytes) -> float:
     """How sure we are that ``head`` starts a table of numbers with a header row."""
     if not head:
         return 0.0
-    data, _ = _to_utf8(head)
+    data = to_utf8(head)[0]
     if b"\x00" in data[:4096]:
         return 0.0
     text = data.decode("utf-8", errors="replace")
@@ -70,6 +73,8 @@ def sniff(path: Path, head: bytes) -> float:
     if not lines or lines[0].lstrip()[:1] in ("{", "[", "<"):
         return 0.0
     delim = _delimiter(lines)
+    if '"' in text and delim != WHITESPACE:
+        lines = _records(lines, delim)  # a quoted cell may hold line breaks
     header = [c.strip().strip('"') for c in _split(lines[0], delim)]
     loss_like = any(_is_loss_name(c) for c in header)
     if len(lines) == 1:  # a header longer than the head, or a header-only file
@@ -83,12 +88,13 @@ def sniff(path: Path, head: bytes) -> float:
     if len(header) < 2 and not loss_like:
         return 0.0
     decimal = _decimal(delim, lines)
+    # text columns, or ragged rows, only under a header of names with a real delimiter: a
+    # header with numbers in it is more likely a line of a text log ("step 10 loss 0.5"), and
+    # space-separated "key: value" lines (YAML) would pass for a table
+    names_only = delim != WHITESPACE and not any(_is_number(c) for c in header)
     if _agreement(rows, len(header), decimal) < SNIFF_AGREEMENT and not (
-            # text columns only under a header of names with a real delimiter: a header with
-            # numbers in it is more likely a line of a text log ("step 10 loss 0.5"), and
-            # space-separated "key: value" lines (YAML) would pass for a table
-            delim != WHITESPACE and not any(_is_number(c) for c in header)
-            and _mixed_table(rows, header, decimal)):
+            names_only and (_mixed_table(rows, header, decimal)
+                            or _ragged_numbers(rows, header, decimal))):
         return 0.0
     score = 0.55
     if loss_like:
@@ -121,6 +127,32 @@ def _mixed_table(rows: list[list[str]], header: list[str], decimal: str) -> bool
                               or len(numeric) >= width / 2)
 
 
+def _ragged_numbers(rows: list[list[str]], header: list[str], decimal: str) -> bool:
+    """A table of numbers whose rows do not all have the header's width (a column logged
+    every few rows without trailing delimiters, a row cut off): rows of at least two cells,
+    all numbers or empty, under a header that names a loss."""
+    if not rows or not any(_is_loss_name(c) for c in header):
+        return False
+    good = sum(1 for r in rows if len(r) >= 2 and all(not c.strip() or _is_number(c, decimal) for c in r)
+               and any(c.strip() for c in r))
+    return good >= SNIFF_AGREEMENT * len(rows)
+
+
+def _records(lines: list[str], delim: str) -> list[str]:
+    """Lines joined back into records where a quoted cell spans line breaks (each record's
+    line breaks inside quotes become spaces: the sniffer only counts cells)."""
+    out: list[str] = []
+    cur = ""
+    for ln in lines:
+        cur = f"{cur} {ln}" if cur else ln
+        if cur.count('"') % 2 == 0:
+            out.append(cur)
+            cur = ""
+    if cur:
+        out.append(cur)
+    return out
+
+
 def _is_loss_name(name: str) -> bool:
     return "loss" in S.normalize(name) or S.canonical(name) in (S.LOSS, S.VAL_LOSS)
 
@@ -133,6 +165,11 @@ def read(path: Path) -> Run:
 
     try:
         mm = pa.memory_map(str(path))  # zero-copy: a big log is never copied into Python bytes
+    except UnicodeEncodeError:  # a file name that is not UTF-8: pyarrow cannot open it by name
+        try:
+            return _read_buffer(path, pa.py_buffer(path.read_bytes()))
+        except OSError as exc:
+            raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except OSError as exc:
         raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
@@ -142,10 +179,11 @@ def read(path: Path) -> Run:
 
 
 def _read_buffer(path: Path, buf) -> Run:
-    data, encoding = _to_utf8(memoryview(buf))
+    data, encoding, nuls = to_utf8(memoryview(buf))
     if not re.search(rb"\S", data):
-        raise LogError(f"{path}: the file is empty")
-    warnings: list[str] = []
+        raise LogError(f"{path}: the file is empty" if not nuls else
+                       f"{path}: holds nothing but NUL bytes (a writer that crashed before writing?)")
+    warnings: list[str] = [nul_warning(path, nuls)] if nuls else []
 
     start, end, header_line = _first_line(data)
     header_text = bytes(data[start:end]).decode("utf-8", errors="replace")
@@ -163,6 +201,10 @@ def _read_buffer(path: Path, buf) -> Run:
     body = data[body_start:]
     if not names or not re.search(rb"\S", body):
         raise LogError(f"{path}: header only, no data rows")
+    if len(names) > MAX_COLUMNS:
+        raise LogError(f"{path}: {len(names):,} columns, more than the {MAX_COLUMNS:,} a training "
+                       f"log is read with (each costs time and memory); keep the columns you need "
+                       f"(e.g. cut -d, -f1-100)")
 
     decimal = _decimal(delim, sample)
     cols = None
@@ -499,17 +541,6 @@ def _row_lines(body: bytes, first_line: int) -> list[int]:
 
 
 # -- small helpers -----------------------------------------------------------------------------
-
-def _to_utf8(data):
-    """Strip a byte-order mark; UTF-16 files (Excel's "Unicode text") are transcoded.
-    Takes and returns bytes or a memoryview (slicing a memoryview copies nothing)."""
-    if bytes(data[:3]) == b"\xef\xbb\xbf":
-        return data[3:], "utf-8"
-    for bom, enc in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if bytes(data[:2]) == bom:
-            return bytes(data[2:]).decode(enc, errors="replace").encode("utf-8"), enc
-    return data, "utf-8"
-
 
 def _first_line(data: bytes) -> tuple[int, int, int]:
     """Start and end (past the line break) of the first non-blank line, and its number."""

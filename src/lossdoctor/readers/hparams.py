@@ -76,9 +76,14 @@ def load_sidecars(folder: Path, warnings: list[str] | None = None) -> dict[str, 
             continue
         try:
             data = _load(p)
+        except SidecarError as exc:
+            if warnings is not None:
+                warnings.append(f"{p}: hyper-parameters not read: {exc}")
+            continue
         except Exception as exc:  # a broken sidecar must not cost the diagnosis
             if warnings is not None:
-                warnings.append(f"{p}: hyper-parameters not read ({type(exc).__name__}: {exc})")
+                warnings.append(f"{p}: hyper-parameters not read ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})")
             continue
         if isinstance(data, Mapping):
             for k, v in canonicalize(data).items():
@@ -86,21 +91,108 @@ def load_sidecars(folder: Path, warnings: list[str] | None = None) -> dict[str, 
     return found
 
 
+#: A sidecar larger than this is not a list of hyper-parameters (Lightning's are a few hundred
+#: bytes, a Hugging Face config.json a few KB); it is skipped with a warning, unread.
+MAX_SIDECAR_BYTES = 4 << 20
+#: YAML aliases let a 1 KB file stand for billions of values ("billion laughs"); a document
+#: whose value, aliases expanded, has more nodes than this, or nests deeper, is refused before
+#: anything is built from it.
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+
+
+class SidecarError(ValueError):
+    """A sidecar that is refused by a bound (size, aliases, depth)."""
+
+
 def _load(p: Path) -> Any:
-    text = p.read_text(encoding="utf-8-sig", errors="replace")
+    size = p.stat().st_size
+    if size > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"{size:,} bytes, more than the {MAX_SIDECAR_BYTES >> 20} MB a sidecar "
+                           f"may have")
+    text = p.read_bytes().decode("utf-8-sig", errors="replace")
     if p.suffix == ".json":
         return json.loads(text)
+    return load_yaml(text)
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document as plain data, bounded: the C parser where PyYAML has it (a 7 MB file
+    takes 19 s in the pure-Python one), python/* tags read as plain data (Lightning writes
+    them), and a document that would expand past :data:`MAX_YAML_NODES` nodes or nest past
+    :data:`MAX_YAML_DEPTH` levels refused as a :class:`SidecarError` before it is built."""
+    loader = _yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+_LOADER = None
+
+
+def _yaml_loader():
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class _Loader(base):  # Lightning writes python tags; read them as plain data
+            pass
+
+        def _any(loader, suffix, node):
+            if isinstance(node, yaml.MappingNode):
+                return loader.construct_mapping(node, deep=True)
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node, deep=True)
+            return loader.construct_scalar(node)
+
+        _Loader.add_multi_constructor("", _any)
+        _LOADER = _Loader
+    return _LOADER
+
+
+def _check_size(root) -> None:
+    """Count the nodes of the document with every alias expanded (each shared node counted as
+    often as it is used), without expanding anything: a node's size is computed once."""
     import yaml
 
-    class _Loader(yaml.SafeLoader):  # Lightning writes python tags; read them as plain data
-        pass
-
-    def _any(loader, suffix, node):
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
-
-    _Loader.add_multi_constructor("", _any)
-    return yaml.load(text, Loader=_Loader)
+    sizes: dict[int, int] = {}
+    # iterative post-order walk; a node on the current path again is a recursive alias
+    stack: list[tuple[Any, int, bool]] = [(root, 0, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                kids = [x for kv in node.value for x in kv]
+            else:
+                kids = node.value
+            total = 1 + sum(sizes[id(k)] for k in kids)
+            if total > MAX_YAML_NODES:
+                raise SidecarError(f"its aliases expand to more than {MAX_YAML_NODES:,} values "
+                                   f"(a 'billion laughs' document?)")
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if depth > MAX_YAML_DEPTH:
+            raise SidecarError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            sizes[key] = 1
+            continue
+        if key in on_path:
+            raise SidecarError("an alias refers to a value that holds it (a recursive document)")
+        on_path.add(key)
+        stack.append((node, depth, True))
+        kids = [x for kv in node.value for x in kv] if isinstance(node, yaml.MappingNode) else node.value
+        for k in kids:
+            if id(k) not in sizes:
+                stack.append((k, depth + 1, False))

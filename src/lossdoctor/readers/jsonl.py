@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import signals as S
 from ..core import LogError, Run
-from ._common import series_to_run
+from ._common import read_text_bytes, series_to_run
 from .hparams import canonicalize
 
 FORMAT = "jsonl"
@@ -51,7 +51,7 @@ def sniff(path: Path, head: bytes) -> float:
     complete = lines if head.endswith((b"\n", b"\r")) else lines[:-1]
     if not complete:
         complete = lines[:1]  # a one-line file without a final newline
-    objects = numeric = 0
+    objects = numeric = bad = 0
     header = False
     for n, ln in enumerate(complete[:SNIFF_LINES]):
         try:
@@ -59,7 +59,10 @@ def sniff(path: Path, head: bytes) -> float:
         except (ValueError, RecursionError):
             if n == 0 and len(lines) == 1 and len(ln) > LONG_LINE:  # one line longer than the head
                 return 0.9 if SCHEMA.encode() in ln else 0.0
-            return 0.0  # a pretty-printed JSON document starts with "{" alone on its line
+            if n == 0:
+                return 0.0  # a pretty-printed JSON document starts with "{" alone on its line
+            bad += 1  # a line cut or garbled in the middle: the reader skips it and says so
+            continue
         if not isinstance(rec, dict):
             return 0.0
         if "log_history" in rec:
@@ -72,6 +75,8 @@ def sniff(path: Path, head: bytes) -> float:
         lists = sum(1 for v in rec.values() if isinstance(v, list))
         if scalars and scalars >= lists:
             numeric += 1
+    if bad > MAX_BAD_SHARE * (objects + bad):
+        return 0.0
     if header:
         return 0.97
     if numeric == 0 or path.name in SUMMARY_FILES:
@@ -89,14 +94,7 @@ def read(path: Path) -> Run:
     fast = _read_arrow(path)
     if fast is not None:
         return fast
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if raw[:3] == b"\xef\xbb\xbf":
-        raw = raw[3:]
-    if not raw.strip():
-        raise LogError(f"{path}: the file is empty")
+    raw, warnings = read_text_bytes(path)
     text = raw.decode("utf-8", errors="replace")
     del raw
     lines = text.split("\n")  # not splitlines(): JSON text may hold U+2028 and other breaks
@@ -104,7 +102,6 @@ def read(path: Path) -> Run:
     records, bad, truncated = _decode(lines, numbers, text.endswith(("\n", "\r")))
     del lines, text
 
-    warnings: list[str] = []
     if bad and len(bad) > MAX_BAD_SHARE * len(numbers):
         raise LogError(f"{path}: not JSON lines ({len(bad)} of {len(numbers)} lines are not JSON "
                        f"objects, first at line {bad[0]})")

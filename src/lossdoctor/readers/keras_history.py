@@ -54,14 +54,14 @@ def sniff(path: Path, head: bytes) -> float:
 
 def read(path: Path) -> Run:
     path = Path(path)
-    doc = load_json(path)
+    warnings: list[str] = []
+    doc = load_json(path, warnings)
     if not isinstance(doc, dict):
         raise LogError(f"{path}: not a Keras history (expected an object of metric lists)")
     hist = _history_dict(doc)
     if hist is None:
         raise LogError(f"{path}: not a Keras history (no list of numbers per metric)")
 
-    warnings: list[str] = []
     epochs = doc.get("epoch") if isinstance(doc.get("epoch"), list) else hist.get("epoch")
     epoch_axis = None
     if isinstance(epochs, list) and epochs and all(

@@ -32,6 +32,7 @@ printed interleaved into one file are read as one.
 
 from __future__ import annotations
 
+import bisect
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +42,7 @@ import numpy as np
 
 from .. import signals as S
 from ..core import LogError, Run
-from ._common import series_to_run
+from ._common import read_text_bytes, series_to_run
 from .hparams import canonicalize
 
 FORMAT = "text_log"
@@ -92,7 +93,9 @@ _SUB_EPOCH = re.compile(r"\]?\s*\[\s*(\d+)\s*/\s*(\d+)\s*[\](\s]")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _REDRAW = re.compile(r"[\r\x08]+")
 # tqdm: " 87%|####4    | 341/390 [00:27<00:03, ...]"; Keras: "341/390 [====>....]" or "━━".
-_TQDM = re.compile(r"\d%\|.*?\|\s*(\d+)/(\d+)")
+# The bar between the pipes holds no pipe: [^|]* keeps each try short (".*?" scanned to the end
+# of the line from every "%|", quadratic on a long line).
+_TQDM = re.compile(r"\d%\|[^|]*\|\s*(\d+)/(\d+)")
 _KERAS_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[|━)")
 # A line that reports an evaluation: "Test set: Average loss: ...", "[val] loss=...", and
 # fairseq's "| valid on 'valid' subset | loss 5.96".
@@ -138,15 +141,19 @@ def sniff(path: Path, head: bytes) -> float:
     return score
 
 
+#: Text logs are read whole (a few times their size in memory): bigger ones are refused.
+MAX_TEXT_BYTES = 1 << 30
+#: A line (once progress-bar redraws are split off) longer than this is not terminal output;
+#: it is skipped, which also bounds what each line costs the patterns below.
+MAX_LINE_CHARS = 1 << 20
+
+
 def read(path: Path) -> Run:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    data, warnings = read_text_bytes(path, MAX_TEXT_BYTES)
     if b"\x00" in data[:4096]:
         raise LogError(f"{path}: binary content, not a text log")
-    return parse(data.decode("utf-8", errors="replace"), path)
+    return parse(data.decode("utf-8", errors="replace"), path, warnings)
 
 
 _METRIC, _EPOCH, _STEP = 0, 1, 2
@@ -187,7 +194,7 @@ class _Table:
         return len(self.step)
 
 
-def parse(text: str, source: str | Path = "<text>") -> Run:
+def parse(text: str, source: str | Path = "<text>", warnings: list[str] | None = None) -> Run:
     """Parse terminal output already in memory (:func:`read` for a file)."""
     tab = _Table()
     hparams_raw: dict[str, Any] = {}
@@ -197,10 +204,14 @@ def parse(text: str, source: str | Path = "<text>") -> Run:
     started = False
     plans: dict[str, Any] = {}
     lines = text.split("\n")
+    too_long = 0
     for physical in lines:
         # a bar redrawn with carriage returns or backspaces: only its final states count
         pieces = _final_states(physical) if "\r" in physical or "\x08" in physical else (physical,)
         for line in pieces:
+            if len(line) > MAX_LINE_CHARS:
+                too_long += 1  # data, not terminal output (a JSON document on one line)
+                continue
             if "\x1b" in line:
                 line = _ANSI.sub("", line)
             parts = _TOKEN.split(line)
@@ -257,12 +268,21 @@ def parse(text: str, source: str | Path = "<text>") -> Run:
                         col = cols[k] = ([], [])
                     col[0].append(row)
                     col[1].append(v)
-    warnings: list[str] = []
+    warnings = list(warnings or [])
+    long_note = (f"{too_long} line(s) longer than {MAX_LINE_CHARS:,} characters were not read "
+                 f"(no terminal prints such lines)") if too_long else ""
+    if too_long:
+        warnings.append(f"{source}: {long_note}")
     bar = _bar_state(_last_line(lines))
     if bar is not None and bar[0] < bar[1]:
         warnings.append(f"{source}: the log ends inside an unfinished progress bar "
                         f"({bar[0]}/{bar[1]}): the run was stopped mid-epoch")
-    raw, unit = _columns(tab, source)
+    try:
+        raw, unit = _columns(tab, source)
+    except LogError as exc:
+        if not too_long:
+            raise
+        raise LogError(f"{exc}; {long_note}") from None
     hparams = canonicalize(hparams_raw) if hparams_raw else {}
     for k, v in planned.items():
         hparams.setdefault(k, v)
@@ -345,15 +365,18 @@ def _index(specs: list[_Spec], parts: list[str]) -> tuple[_Spec, ...] | None:
     """The specs with spans replaced by token indices, or None when the line's template cannot
     stand for other lines (a number inside a key, a value the tokenizer cuts differently)."""
     where: dict[tuple[int, int], int] = {}
+    starts: list[int] = []  # token starts, in order: a binary search per key, not a scan
     pos = 0
     for i, part in enumerate(parts):
         if i % 2:
             where[(pos, pos + len(part))] = i // 2
+            starts.append(pos)
         pos += len(part)
     out = []
     for sp in specs:
         ks, ke = sp.key
-        if any(ks <= ts < ke for ts, _ in where):
+        j = bisect.bisect_left(starts, ks)
+        if j < len(starts) and starts[j] < ke:  # a number inside the key
             return None
         spans = (sp.val, sp.of, sp.sub_k, sp.sub_n)
         idx = [None if x is None else where.get(x) for x in spans]

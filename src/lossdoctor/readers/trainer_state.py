@@ -44,11 +44,11 @@ def sniff(path: Path, head: bytes) -> float:
 
 def read(path: Path) -> Run:
     path = Path(path)
-    state = load_json(path)
+    warnings: list[str] = []
+    state = load_json(path, warnings)
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise LogError(f"{path}: no 'log_history' list; not a Hugging Face trainer_state.json")
 
-    warnings: list[str] = []
     steps: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
     skipped_no_step = 0

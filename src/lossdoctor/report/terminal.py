@@ -6,7 +6,9 @@ symptoms, the causes with their verdicts, the evidence that was missing, the rea
 warnings and a one-line verdict. Several runs end with a summary table.
 
 Everything that comes from a log or a diagnosis goes in as :class:`rich.text.Text`, never as
-markup, so a ``[`` in a column name or an evidence line prints as itself. Colour only adds to
+markup, so a ``[`` in a column name or an evidence line prints as itself, and through
+:func:`.safe.printable`, so an escape sequence in a file name or a hyper-parameter prints as
+``\x1b`` instead of acting on the terminal. Colour only adds to
 words that already say the same thing (the verdict is written out), so ``--no-color`` and
 piped output lose nothing.
 """
@@ -27,6 +29,7 @@ from rich.text import Text
 
 from .. import signals as S
 from ..core import Diagnosis, Run, Series
+from .safe import printable, short
 from .titles import cause_title, symptom_title, verdict_title
 
 # -- layout ----------------------------------------------------------------------------------
@@ -96,7 +99,8 @@ def render(diagnoses: Diagnosis | Sequence[Diagnosis], console: Console | None =
     for i, dx in enumerate(dxs):
         if i:
             console.print()
-        _render_one(dx, console, g)
+        with np.errstate(all="ignore"):  # bins of values near 1e308 overflow to inf: shown as such
+            _render_one(dx, console, g)
     if len(dxs) > 1:
         console.print()
         console.print(_heading(f"Summary of {len(dxs)} runs"))
@@ -167,7 +171,7 @@ def _render_one(dx: Diagnosis, console: Console, g: _Glyphs) -> None:
 
 
 def _name(dx: Diagnosis) -> str:
-    return dx.run.name if dx.run is not None else dx.source
+    return printable(dx.run.name if dx.run is not None else dx.source)
 
 
 def _heading(title: str, note: str | None = None) -> Text:
@@ -187,7 +191,7 @@ def _bullets(items: Iterable[str], g: _Glyphs, style: str = "") -> Table:
     grid.add_column(no_wrap=True, style=style or None)
     grid.add_column(style=style or None)
     for item in items:
-        grid.add_row(g.bullet, Text(str(item)))
+        grid.add_row(g.bullet, Text(printable(item)))
     return grid
 
 
@@ -196,14 +200,14 @@ def _header(dx: Diagnosis, g: _Glyphs, width: int = 80) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column(overflow="fold")  # a long path wraps whole rather than losing its end
-    grid.add_row("source", Text(dx.source))
+    grid.add_row("source", Text(printable(dx.source)))
     run = dx.run
     if run is None:
         return grid
-    fmt = str(run.meta.get("format") or "unknown format")
+    fmt = printable(run.meta.get("format") or "unknown format", MAX_HPARAM_VALUE)
     unit = str(run.meta.get("step_unit") or "step")
     loss = run.loss
-    points = f"{len(loss):,} loss points" if loss is not None else "no loss series"
+    points = _count(len(loss), "loss point") if loss is not None else "no loss series"
     grid.add_row("format", Text(f" {g.dot} ".join((fmt, points, f"logged per {unit}"))))
     budget = HEADER_LINES * (width - len("hparams") - 2)  # less the label column and padding
     grid.add_row("signals", _signals(run, budget))
@@ -226,7 +230,8 @@ def _hparams(hparams, g: _Glyphs, budget: int) -> Text:
         return Text("none logged", style="dim")
     rank = {k: i for i, k in enumerate(_HPARAM_FIRST)}
     keys = sorted(hparams, key=lambda k: (rank.get(str(k).lower(), len(rank)), str(k)))
-    parts = [f"{k}={_short(hparams[k], g)}" for k in keys[:MAX_HPARAMS]]
+    parts = [f"{printable(k, MAX_HPARAM_VALUE, g.ellipsis)}={_short(hparams[k], g)}"
+             for k in keys[:MAX_HPARAMS]]
     return _fit(parts, budget, total=len(keys))
 
 
@@ -241,7 +246,7 @@ def _fit(parts: Sequence[str], budget: int, total: int | None = None) -> Text:
             break
         shown.append(part)
         used += len(part) + 2
-    text = Text(", ".join(shown))
+    text = Text(", ".join(printable(p) for p in shown))
     if total > len(shown):
         text.append(f" (+ {total - len(shown)} more)", style="dim")
     return text
@@ -249,12 +254,9 @@ def _fit(parts: Sequence[str], budget: int, total: int | None = None) -> Text:
 
 def _short(value, g: _Glyphs) -> str:
     if isinstance(value, float):
-        s = fmt_num(value)
-    else:
-        s = str(value)
-    if len(s) > MAX_HPARAM_VALUE:
-        s = s[: MAX_HPARAM_VALUE - len(g.ellipsis)] + g.ellipsis
-    return s
+        return fmt_num(value)
+    # cut while it is built: str() of a nested value first could be exponentially long
+    return short(value, MAX_HPARAM_VALUE, g.ellipsis)
 
 
 # -- the curve at a glance ---------------------------------------------------------------------
@@ -275,7 +277,9 @@ def bin_means(steps: np.ndarray, values: np.ndarray, lo: float, hi: float, n: in
     if steps.size > 1 and not (steps[1:] >= steps[:-1]).all():
         return _bin_means_unsorted(steps, values, fin, lo, hi, n)
     if hi > lo:
-        edges = lo + (hi - lo) * (np.arange(1, n) / n)
+        half = not math.isfinite(hi - lo)  # steps near +-1e308: their difference overflows
+        edges = (lo / 2 + (hi / 2 - lo / 2) * (np.arange(1, n) / n)) * 2 if half else \
+            lo + (hi - lo) * (np.arange(1, n) / n)
         bounds = np.concatenate(([0], np.searchsorted(steps, edges, side="left"), [steps.size]))
     else:
         bounds = np.concatenate(([0], np.full(n - 1, steps.size), [steps.size]))
@@ -344,9 +348,10 @@ def sparkline(rows: Sequence[tuple[np.ndarray, np.ndarray]], g: _Glyphs = _UNICO
         ok = np.isfinite(m)
         levels = np.zeros(m.shape, dtype=np.intp)
         if tmax > tmin:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                t = (tr(np.where(ok, m, vmin)) - tmin) / (tmax - tmin)
-            levels = np.clip(np.rint(t * top), 0, top).astype(np.intp)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                # halves: a scale from -1e308 to 1e308 overflows as a difference
+                t = (tr(np.where(ok, m, vmin)) / 2 - tmin / 2) / (tmax / 2 - tmin / 2)
+            levels = np.clip(np.nan_to_num(np.rint(t * top), nan=0.0), 0, top).astype(np.intp)
         chars = [g.bad if b else (g.spark[lv] if o else " ") for lv, o, b in zip(levels, ok, bad)]
         out.append("".join(chars))
     return out, bool(log)
@@ -412,7 +417,10 @@ def _bin_index(x: float, lo: float, hi: float, n: int) -> int:
     # the same mapping as bin_means, for one value
     if hi <= lo:
         return 0
-    return min(max(int((x - lo) * (n / (hi - lo))), 0), n - 1)
+    if not math.isfinite(hi - lo):  # steps near +-1e308: their difference overflows
+        x, lo, hi = x / 2, lo / 2, hi / 2
+    t = (x - lo) * (n / (hi - lo))
+    return min(max(int(t), 0), n - 1) if math.isfinite(t) else 0
 
 
 def _stats(s: Series, unit: str, g: _Glyphs) -> Text:
@@ -445,7 +453,7 @@ def _symptoms(dx: Diagnosis, g: _Glyphs) -> Table:
                     f"confidence {float(s.confidence):.2f}")
         if s.summary:
             body.append("\n")
-            body.append(s.summary)
+            body.append(printable(s.summary))
         grid.add_row(g.bullet, body)
     return grid
 
@@ -474,10 +482,10 @@ def _causes_table(causes, g: _Glyphs) -> Table:
             body.append(cause_title(member), style=title_style)
             body.append(f"  {member.id}", style="dim")
         for e in c.evidence:
-            body.append(f"\n{g.bullet} {e}")
+            body.append(f"\n{g.bullet} {printable(e)}")
         if _shows_fix(c):
             body.append("\nfix: ", style="bold green")
-            body.append(c.fix)
+            body.append(printable(c.fix))
         table.add_row(Text(verdict_title(c.verdict), style=vstyle), Text(f"{float(c.score):.2f}"),
                       body, style=_ROW_STYLE.get(c.verdict))
     return table
@@ -595,6 +603,11 @@ def where(start, end, unit: str, g: _Glyphs = _UNICODE) -> str:
 
 def _plural(unit: str) -> str:
     return unit if unit.endswith("s") else unit + "s"
+
+
+def _count(n: int, what: str) -> str:
+    """``1 loss point``, ``1,500 loss points``."""
+    return f"{n:,} {what}" if n == 1 else f"{n:,} {_plural(what)}"
 
 
 __all__ = ["render", "render_quiet", "verdict_line", "bin_means", "sparkline", "fmt_num",

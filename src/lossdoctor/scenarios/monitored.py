@@ -43,7 +43,10 @@ def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | Non
     run = MonitoredRun(name, Path(path), cfg.steps)
     hp = dict(cfg.hparams)
     watch_kw.setdefault("on_alert", run.alerts.append)
+    watch_kw.setdefault("mode", "overwrite")  # the caller names its output: a rerun replaces it
     with lossdoctor.watch(model, opt, path=path, scheduler=cfg.scheduler, hparams=hp, **watch_kw) as mon:
+        if mon.path is not None:
+            run.path = Path(mon.path)
         for step, _epoch, idx in batches(cfg):
             model.train()
             if cfg.zero_grad:
