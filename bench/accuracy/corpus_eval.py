@@ -220,6 +220,32 @@ def figures(entries, dx, formats, split: str) -> list[str]:
     return L
 
 
+def symptom_confusion(entries, dx, formats, split: str) -> list[str]:
+    """Labelled main symptom (rows) against the symptoms found in ``formats`` (a log counts once
+    per symptom found, so a row can sum to more than its logs)."""
+    rows: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    n: collections.Counter = collections.Counter()
+    cols: set[str] = set()
+    for e in entries:
+        if e["split"] != split:
+            continue
+        truth = e["symptoms"][0] if e["symptoms"] else "healthy"
+        for f in formats:
+            d = dx.get(f"{e['id']}:{f}")
+            if d is None or "error" in d:
+                continue
+            n[truth] += 1
+            found = d["symptoms"] or (["inconclusive"] if d.get("inconclusive") else ["none"])
+            for sym in found:
+                rows[truth][sym] += 1
+                cols.add(sym)
+    order = sorted(cols, key=lambda x: (x in ("none", "inconclusive"), x))
+    out = ["| labelled \\ found | logs | " + " | ".join(order) + " |", "|---|---|" + "---|" * len(order)]
+    for truth in sorted(rows, key=lambda t: (t == "healthy", t)):
+        out.append(f"| {truth} | {n[truth]} | " + " | ".join(str(rows[truth][o] or "") for o in order) + " |")
+    return out
+
+
 def misses(entries, dx, split: str, limit: int = 60) -> list[str]:
     out = []
     for e in entries:
@@ -261,6 +287,12 @@ def main(argv=None) -> int:
     lines = [f"Corpus: {a.corpus} ({len(entries)} labelled runs); formats: {', '.join(formats)}", ""]
     for sp in splits:
         lines += figures(entries, dx, formats, sp) + [""]
+        if MONITOR in formats:
+            lines += [f"Symptoms, monitor logs ({sp}):", ""] + symptom_confusion(entries, dx, (MONITOR,), sp) + [""]
+        lo = tuple(f for f in formats if f != MONITOR)
+        if lo:
+            lines += [f"Symptoms, loss-only logs ({sp}: {', '.join(lo)}):", ""] + \
+                symptom_confusion(entries, dx, lo, sp) + [""]
     if MONITOR in formats:
         for sp in splits:
             lines += [f"Runs missed with internals ({sp}):", ""] + misses(entries, dx, sp) + [""]

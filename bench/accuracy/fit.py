@@ -41,6 +41,7 @@ LIKELY_PRECISION = 0.95
 KEEP_RECALL = 0.985
 LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 MIN_COUNT = 3  # a feature seen in fewer samples than this gets no weight of its own
+STAT_PENALTY = 5.0  # the L2 penalty of shape and symptom features, relative to rules
 
 
 def samples(entries, runs, formats):
@@ -100,6 +101,14 @@ class Model:
             self.offsets[c] = (o, o + len(vocab[c]))
             o += len(vocab[c])
         self.n_params = o
+        # statistical features (the symptoms shown, the shape facts) are shrunk harder than the
+        # rules: a rule reads the run's mechanics, a shape's weight is a corpus frequency
+        self.penalty = np.ones(o)
+        for c in self.causes:
+            a, _ = self.offsets[c]
+            for t, k in enumerate(vocab[c]):
+                if k.startswith(("shape:", "sym:")):
+                    self.penalty[a + t] = STAT_PENALTY
         n, C = len(data), len(self.causes)
         self.X = {c: np.zeros((n, len(vocab[c]))) for c in self.causes}
         self.avail = np.zeros((n, C), bool)
@@ -145,7 +154,8 @@ class Model:
             a, b = self.offsets[c]
             grad[a:b] = self.X[c].T @ G[:, j]
         W = max(w.sum(), 1.0)
-        return ll / W + lam * np.sum(theta ** 2), grad / W + 2 * lam * theta
+        pen = self.penalty
+        return ll / W + lam * np.sum(pen * theta ** 2), grad / W + 2 * lam * pen * theta
 
     def fit(self, lam, rows=None):
         from scipy.optimize import minimize

@@ -120,11 +120,26 @@ def load_curves(folder: Path):
     return unpack(d["faulty"]), unpack(d["fixed"])
 
 
+def add_scenarios(out: Path, seeds: int, jobs: int) -> None:
+    """Record the scenario library's runs into the corpus folder (see corpus.scenario_runs);
+    recordings already there are kept."""
+    from corpus import scenario_runs as SR
+
+    todo = [(n, s) for n, s in SR.jobs(seeds) if not (Path(out) / f"s_{n}_{s}" / "label.json").exists()]
+    print(f"scenarios: {len(todo)} recordings to make", flush=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = [pool.submit(SR.one, n, s, str(out)) for n, s in todo]
+        for k, fut in enumerate(as_completed(futs), 1):
+            fut.result()
+            if k % 20 == 0 or k == len(futs):
+                print(f"  {k}/{len(futs)} scenario recordings", flush=True)
+
+
 def relabel(out: Path) -> list[dict[str, Any]]:
     """Decide every run's label again from its kept curves (after a change to the labelling
     rules), writing the formats of runs that become labelled; trains nothing."""
     entries = []
-    for f in sorted(Path(out).glob("[rh][0-9]*/label.json")):
+    for f in sorted(Path(out).glob("[rhs][0-9_]*/label.json")):
         entry = json.loads(f.read_text())
         folder = f.parent
         if (folder / CURVES_FILE).exists() and (folder / MONITOR_FILE).exists():
@@ -215,7 +230,7 @@ def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str]
 def collect(out: Path) -> list[dict[str, Any]]:
     """The entries of every run folder that holds a label (a generation still running, or cut short)."""
     entries = []
-    for f in sorted(Path(out).glob("[rh][0-9]*/label.json")):
+    for f in sorted(Path(out).glob("[rhs][0-9_]*/label.json")):
         try:
             entries.append(json.loads(f.read_text()))
         except ValueError:
@@ -262,10 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
     ap.add_argument("--manifest", action="store_true",
                     help="only rebuild manifest.jsonl from the runs already in --out (train nothing)")
+    ap.add_argument("--scenarios", type=int, default=0, metavar="SEEDS",
+                    help="also record every scenario of lossdoctor.scenarios at seeds 0..SEEDS-1 (tuning "
+                         "split only)")
     ap.add_argument("--relabel", action="store_true",
                     help="decide every run's label again from its kept curves (train nothing)")
     args = ap.parse_args(argv)
-    if args.manifest or args.relabel:
+    if args.scenarios:
+        add_scenarios(args.out, args.scenarios, args.jobs)
+    if args.manifest or args.relabel or args.scenarios:
         entries = relabel(args.out) if args.relabel else collect(args.out)
         write_manifest(args.out, entries)
     else:

@@ -153,16 +153,14 @@ class Diagnosis:
         return {
             "schema": SCHEMA,
             "source": self.source,
-            "healthy": self.healthy,
+            "healthy": self.healthy,  # None: the log could not be judged, and "inconclusive" says why
+            "inconclusive": self.inconclusive,
             "step_unit": unit,
             "symptoms": [s.to_dict(unit) for s in self.symptoms],
             "causes": [c.to_dict() for c in self.causes],
             "missing_evidence": list(self.missing),
             "warnings": list(self.warnings),
         }
-        if self.inconclusive:
-            d["inconclusive"] = self.inconclusive
-        return d
 
     def to_json(self, indent: int | None = 2) -> str:
         import json

@@ -54,10 +54,14 @@ def test_a_failed_run_gets_its_report_too(tmp_path):
     _is_report_of(report, log)
 
 
-def test_report_needs_a_log(tmp_path):
+def test_report_needs_a_log_and_training_starts_all_the_same(tmp_path):
+    from lossdoctor.collect import MonitorWarning
+
     model = mlp()
-    with pytest.raises(ValueError, match="report= needs path="):
-        lossdoctor.watch(model, torch.optim.SGD(model.parameters(), lr=0.1), report=tmp_path / "r.html")
+    with pytest.warns(MonitorWarning, match="report= needs a log"):
+        mon = lossdoctor.watch(model, torch.optim.SGD(model.parameters(), lr=0.1), report=tmp_path / "r.html")
+    mon.close()
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_a_report_that_cannot_be_written_warns_and_never_raises(tmp_path):

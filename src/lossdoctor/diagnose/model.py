@@ -68,9 +68,9 @@ def explain_shapes(a, cause: str, finding, weights: dict[str, Any] | None = None
     for k, line in getattr(a, "shapes", {}).items():
         wk = w.get(f"shape:{k}", 0.0)
         if wk >= SHOW_SHAPE:
-            finding.note(line)
+            finding.note(f"{line} (common when this is the cause)")
         elif wk <= -SHOW_SHAPE:
-            finding.note(f"{line}: unusual for this cause")
+            finding.note(f"{line} (unusual when this is the cause)")
 
 
 def utility(w: Mapping[str, float], x: Mapping[str, float], hand: Mapping[str, float]) -> float:
@@ -113,12 +113,16 @@ def scores(a, weights: dict[str, Any] | None = None) -> dict[str, float] | None:
 
 
 def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None) -> tuple[float, str]:
-    """``(score, verdict)`` of one cause from its probability."""
+    """``(score, verdict)`` of one cause from its probability. A cause that makes the curve the
+    run shows stays ``possible`` unless a rule of its own speaks against it: base rates and shape
+    statistics alone never dismiss what the curve allows (nor make a cause that does not make it
+    possible, nor commit to one)."""
     weights = weights or load()
     th = weights["thresholds"]
     if finding.ruled_out:
         return 0.0, "ruled_out"
     own = any(w > 0 for w in finding.keys.values())
+    against = any(w < 0 for w in finding.keys.values())
     if p >= th["likely"] and fits and own:
         return p, "likely"
     if p >= th["likely"] and fits:  # the curve and the base rates point here, no evidence of its own
@@ -126,6 +130,6 @@ def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None
     if p >= th["likely"]:  # the internals point here, but the cause does not make this curve
         finding.note("but this cause does not make the curve this run shows")
         return min(p, th["likely"] - 1e-3), "possible"
-    if p >= th["possible"]:
+    if (fits and not against) or (p >= th["possible"] and (fits or own)):
         return p, "possible"
     return p, "unlikely"

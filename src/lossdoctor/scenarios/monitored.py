@@ -25,10 +25,11 @@ class MonitoredRun:
 
 def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | None = None,
                     on_step: Callable[[int, float], Any] | None = None,
-                    **watch_kw: Any) -> MonitoredRun:
+                    hparams: dict[str, Any] | None = None, **watch_kw: Any) -> MonitoredRun:
     """Train scenario ``name`` with the same data, model, optimizer and batches as
     :func:`lossdoctor.scenarios.record`, logging through :func:`lossdoctor.watch`.
-    ``on_step(step, loss)`` is called after each step is logged (a progress display)."""
+    ``on_step(step, loss)`` is called after each step is logged (a progress display).
+    ``hparams`` replaces the scenario's own (which name its fault) with what a user would log."""
     import torch
 
     import lossdoctor
@@ -41,7 +42,7 @@ def train_monitored(name: str, path: str | Path, seed: int = 0, steps: int | Non
     Xtr, ytr = cfg.train
     Xva, yva = cfg.val
     run = MonitoredRun(name, Path(path), cfg.steps)
-    hp = dict(cfg.hparams)
+    hp = dict(cfg.hparams if hparams is None else hparams)
     watch_kw.setdefault("on_alert", run.alerts.append)
     watch_kw.setdefault("mode", "overwrite")  # the caller names its output: a rerun replaces it
     with lossdoctor.watch(model, opt, path=path, scheduler=cfg.scheduler, hparams=hp, **watch_kw) as mon:
