@@ -214,8 +214,10 @@ def _lr_too_low(r, s, rng):
 
 
 def _lr_too_high(r, s, rng):
+    # small nets tolerate a lot: below ~30x (adaptive) or ~20x (SGD) the "too high" lr is often
+    # simply a better one, and the paired run drops the recipe
     adaptive = r["optim"]["name"] in ("adam", "adamw", "rmsprop")
-    k = 10 ** ((1.3 if adaptive else 1.0) + 1.2 * s)
+    k = 10 ** ((1.5 if adaptive else 1.3) + 1.2 * s)
     return "large_lr", _patch(r, {"optim.lr": r["optim"]["lr"] * k})
 
 
@@ -274,6 +276,7 @@ def _bad_init(r, s, rng):
     if r["model"]["family"] == "transformer":  # its LayerNorms undo a scale: an MLP instead
         r["model"]["family"], r["kind"] = "mlp", ("flat" if r["data"] != "text" else "seq")
     v = _pick(rng, ("large_all", "large_last")) if r["loss"] == "ce" else "large_all"
+    _sgd_family(r, rng, 0.6)  # Adam shrinks an oversized start back in a few steps
     if v == "large_all":
         return v, _patch(r, {"model.init_scale": float(10 ** (1.0 + 1.0 * s))})
     return v, _patch(r, {"model.last_scale": float(10 ** (1.7 + 1.0 * s))})

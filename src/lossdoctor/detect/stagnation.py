@@ -28,7 +28,7 @@ from ..core import Symptom
 from .curve import fmt, fmt_step
 
 ID = "stagnation"
-MAX_REL_IMPROVEMENT = 0.08
+MAX_REL_IMPROVEMENT = 0.12
 #: Improvements smaller than this many noise units are no improvement at all.
 NOISE_K = 3.0
 NEAR_CHANCE = 0.15
@@ -65,20 +65,30 @@ def detect(cx) -> Symptom | None:
                        f"loss stayed at {fmt(start)} for all {fmt_step(c.last_step - c.first_step)} "
                        f"{unit}s (best {fmt(best)}, {100 * max(rel, 0):.1f}% below the start)",
                        {"improvement": rel})
-    stalled = _stalled(c, rel)
+    # the stretch that stalls is judged by where it sits, not by an early dip it came back from
+    # (weight decay that wins pulls the loss back up to a guess, and holds it there)
+    late = float(np.median(c.ys[c.pos >= STALL_FROM])) if c.ys.size >= 10 else c.end
+    rel_late = (start - late) / max(abs(start), 1e-12)
+    stalled = _stalled(c, rel_late)
     if stalled is not None:
-        return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.85 - rel, 0.5, 0.8)),
-                       f"loss fell {100 * rel:.0f}% (from {fmt(start)} to {fmt(best)}) and then did not move "
+        back = best < late - STALL_FLAT_REL * abs(start)
+        how = (f"fell to {fmt(best)}, came back up to {fmt(late)}" if back else
+               f"fell {100 * max(rel_late, 0):.0f}% (from {fmt(start)} to {fmt(late)})")
+        return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.85 - max(rel_late, 0), 0.5, 0.8)),
+                       f"loss {how} and then did not move "
                        f"from {unit} {fmt_step(c.step_at(STALL_FROM))} to the end ({fmt_step(c.last_step)}): "
-                       f"every tenth of that stretch within {fmt(stalled)} of the final level",
-                       {"improvement": rel, "stalled_from": STALL_FROM})
+                       f"every tenth of that stretch within {fmt(stalled)} of its level",
+                       {"improvement": rel_late, "stalled_from": STALL_FROM})
     ch = cx.chance
-    if ch is None or not ((1 - NEAR_CHANCE) * ch <= best <= ABOVE_CHANCE * ch):
+    # near chance: judged by the level of the second half (a net that dipped below chance early
+    # and went back to a uniform guess sits at chance all the same)
+    second = float(np.median(c.ys[c.pos >= 0.5])) if c.ys.size >= 10 else best
+    if ch is None or not ((1 - NEAR_CHANCE) * ch <= second <= ABOVE_CHANCE * ch):
         return None
     mid = float(np.median(c.ys[(c.pos >= 0.45) & (c.pos <= 0.55)])) if c.ys.size >= 10 else start
     if abs(mid - c.end) > STILL * ch:
         return None
-    below = max((ch - best) / ch, 0.0)
+    below = max((ch - second) / ch, 0.0)
     return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.9 - 2 * below, 0.5, 0.9)),
                    f"loss sat near chance level ln(C) = {fmt(ch)} (best {fmt(best)}, from {fmt(start)}) and did "
                    f"not move over the second half of the run", {"improvement": rel, "chance": ch})
