@@ -81,7 +81,7 @@ def test_stagnation_stalled_early_without_chance_level():
     # near misses: still drifting down after the fall (4% over the last 70%), or too few points
     drift = _fall_then_flat(1000, 0.2) - np.linspace(0, 0.07, 1000)
     assert "stagnation" not in ids(make_run(noisy(drift, 0.01)))
-    assert "stagnation" not in ids(make_run(noisy(_fall_then_flat(20, 0.2), 0.01)))
+    assert "stagnation" not in ids(make_run(noisy(_fall_then_flat(10, 0.2), 0.01)))
 
 
 def test_oscillation_positive_negative_near_miss():

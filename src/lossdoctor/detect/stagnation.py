@@ -47,7 +47,7 @@ STALL_FLAT_NOISE = 5.0
 #: stalled, however slowly)...
 STALL_TREND = 0.02
 #: ...judged on at least this many logged points (a few dozen epochs cannot show "still").
-STALL_MIN_POINTS = 30
+STALL_MIN_POINTS = 12
 
 
 def detect(cx) -> Symptom | None:
