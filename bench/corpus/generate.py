@@ -140,12 +140,15 @@ def relabel(out: Path) -> list[dict[str, Any]]:
     rules), writing the formats of runs that become labelled; trains nothing."""
     entries = []
     for f in sorted(Path(out).glob("[rhs][0-9_]*/label.json")):
-        entry = json.loads(f.read_text())
-        folder = f.parent
-        if (folder / CURVES_FILE).exists() and (folder / MONITOR_FILE).exists():
-            res, fixed = load_curves(folder)
-            entry = label_one(entry, folder, res, fixed)
-            f.write_text(json.dumps(entry, default=_plain))
+        try:  # a generation running beside this one may be retraining the run right now
+            entry = json.loads(f.read_text())
+            folder = f.parent
+            if (folder / CURVES_FILE).exists() and (folder / MONITOR_FILE).exists():
+                res, fixed = load_curves(folder)
+                entry = label_one(entry, folder, res, fixed)
+                f.write_text(json.dumps(entry, default=_plain))
+        except (OSError, ValueError, EOFError):
+            continue
         entries.append(entry)
     return entries
 
