@@ -1,0 +1,314 @@
+"""Turn an arm's curve into an outcome: did its one change remove the baseline's symptom?
+
+The arm and the baseline are compared at the same step (the arm's last), on the symptom the
+verification is about, beyond the baseline's own noise:
+
+*too slow* (``stagnation``, ``plateau_then_drop``, ``slow_convergence``)
+    ``fixed`` when the arm's loss is lower than the baseline's at that step by at least
+    :data:`FIX_SHARE` of the way to where learning gets (the baseline's own best level when it
+    eventually got there, else zero loss: then at least :data:`STALL_FALL`), ``improved`` when
+    it is lower beyond the noise, ``worse`` when higher beyond it.
+*blow-up* (``nan_inf``, ``divergence``)
+    the step where the loss first doubles from its low or stops being finite: ``fixed`` when the
+    arm never blows up (over at least :data:`OUTLIVE` times the baseline's blow-up step) and ends
+    lower, ``improved`` when it blows up much later, ``worse`` when much earlier.
+*unsteady* (``oscillation``, ``spikes``)
+    the swing around the smoothed loss relative to its level: ``fixed`` when the arm swings at
+    most :data:`CALM_SHARE` as much *and* sits lower beyond the noise (a smaller lr always
+    swings less; only a lower loss shows the swings were the problem).
+``overfitting``
+    the validation loss's rise from its minimum: ``fixed`` when the arm's rise is at most
+    :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower.
+
+The noise band is the baseline's own: the robust spread of its loss between neighbouring points
+(mini-batch noise), as the error of a level averaged over a window, times :data:`NOISE_K`, and
+at least :data:`MIN_REL` of the level. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core import Run
+
+SLOW = ("stagnation", "plateau_then_drop", "slow_convergence")
+BLOWUP = ("nan_inf", "divergence")
+UNSTEADY = ("oscillation", "spikes")
+#: A fix closes at least this share of the gap between the baseline and where learning gets.
+FIX_SHARE = 0.5
+#: ...and, when the baseline never gets anywhere (stagnation), the arm falls at least this share
+#: below the baseline's level (the labeller's "fell 30% of its start").
+STALL_FALL = 0.3
+#: A fix is at least this much lower than the baseline, relative to its level: small gains are
+#: not the symptom going away.
+MIN_FIX = 0.1
+#: Effects must leave the noise band: NOISE_K standard errors of a window's mean, and at least
+#: MIN_REL of the level (seed-to-seed differences of a level are larger than its sampling error).
+NOISE_K = 4.0
+MIN_REL = 0.03
+#: The smoothing window: this share of the compared stretch, at least MIN_WINDOW points.
+WINDOW_SHARE = 0.05
+MIN_WINDOW = 5
+#: A loss that reaches this multiple of its running low has blown up.
+BLOWUP_FACTOR = 2.0
+#: A fixed arm outlives the baseline's blow-up step by this factor; one that blows up later than
+#: this has improved, earlier than EARLIER times it has got worse.
+OUTLIVE = 1.5
+EARLIER = 0.6
+#: An unsteady arm is calm when its swing is at most this share of the baseline's.
+CALM_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Curve:
+    steps: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, run: Run | None, name: str = "loss") -> "Curve | None":
+        if run is None:
+            return None
+        s = run.get(name)
+        if s is None:
+            return None
+        return cls(np.asarray(s.steps, float), np.asarray(s.values, float))
+
+    @property
+    def last(self) -> float:
+        return float(self.steps[-1]) if self.steps.size else 0.0
+
+    def upto(self, step: float) -> "Curve":
+        k = int(np.searchsorted(self.steps, step, side="right"))
+        return Curve(self.steps[:k], self.values[:k])
+
+    def first_nonfinite(self) -> float | None:
+        bad = ~np.isfinite(self.values)
+        return float(self.steps[np.argmax(bad)]) if bad.any() else None
+
+    def level(self, step: float, half: float) -> float:
+        """Mean of the finite values in (step - half, step]; the nearest finite value if none."""
+        ok = np.isfinite(self.values)
+        m = ok & (self.steps > step - half) & (self.steps <= step)
+        if m.any():
+            return float(np.mean(self.values[m]))
+        if not ok.any():
+            return math.nan
+        i = int(np.argmin(np.abs(self.steps[ok] - step)))
+        return float(self.values[ok][i])
+
+    def smooth(self, half: float) -> np.ndarray:
+        """The level at every logged step (a trailing window of ``half`` steps)."""
+        out = np.empty_like(self.values)
+        ok = np.isfinite(self.values)
+        csum = np.concatenate([[0.0], np.cumsum(np.where(ok, self.values, 0.0))])
+        ccnt = np.concatenate([[0], np.cumsum(ok)])
+        lo = np.searchsorted(self.steps, self.steps - half, side="right")
+        hi = np.arange(1, self.steps.size + 1)
+        cnt = ccnt[hi] - ccnt[lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(cnt > 0, (csum[hi] - csum[lo]) / np.maximum(cnt, 1), np.nan)
+        return out
+
+
+def noise(c: Curve, upto: float) -> float:
+    """The robust per-point spread of the loss (first differences, MAD) over ``[0, upto]``."""
+    v = c.upto(upto).values
+    v = v[np.isfinite(v)]
+    if v.size < 4:
+        return 0.0
+    d = np.diff(v)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
+def window(c: Curve, n: float) -> float:
+    """Half-width in steps of the window a level is taken over, for a stretch of ``n`` steps."""
+    per = max(n / max(c.steps.size, 1), 1.0) if c.steps.size else 1.0
+    pts = max(MIN_WINDOW, int(round(WINDOW_SHARE * n / per)))
+    return max(pts * per, 1.0)
+
+
+def band(base: Curve, at: float, half: float, level: float) -> float:
+    sigma = noise(base, at)
+    per = max(at / max(base.upto(at).steps.size, 1), 1.0)
+    k = max(half / per, 1.0)
+    return max(NOISE_K * sigma * math.sqrt(2.0 / k), MIN_REL * abs(level), 1e-12)
+
+
+def blowup_step(c: Curve, half: float) -> float | None:
+    """The first step where the loss is not finite or its level reaches BLOWUP_FACTOR x its
+    running low (after the first window)."""
+    bad = c.first_nonfinite()
+    sm = c.smooth(half)
+    ok = np.isfinite(sm)
+    start = np.searchsorted(c.steps, c.steps[0] + 2 * half) if c.steps.size else 0
+    low = np.inf
+    hit = None
+    for i in range(c.steps.size):
+        if not ok[i]:
+            continue
+        if i >= start and low > 0 and sm[i] >= BLOWUP_FACTOR * low:
+            hit = float(c.steps[i])
+            break
+        low = min(low, sm[i])
+    cands = [x for x in (bad, hit) if x is not None]
+    return min(cands) if cands else None
+
+
+def swing(c: Curve, lo: float, hi: float, half: float) -> tuple[float, float]:
+    """(median relative deviation from the smoothed loss, the mean level) over ``[lo, hi]``."""
+    sm = c.smooth(half)
+    m = (c.steps >= lo) & (c.steps <= hi) & np.isfinite(c.values) & np.isfinite(sm)
+    if m.sum() < 4:
+        return math.nan, math.nan
+    lvl = float(np.mean(c.values[m]))
+    dev = np.abs(c.values[m] - sm[m])
+    return float(np.median(dev) / max(abs(lvl), 1e-12)), lvl
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str
+    effect: str
+    at: int  # the step compared
+
+
+def _f(x: float) -> str:
+    if not math.isfinite(x):
+        return "nan"
+    a = abs(x)
+    return f"{x:.3g}" if a >= 1e-3 or a == 0 else f"{x:.2e}"
+
+
+def target(base: Run, symptom: str, steps: int) -> float | None:
+    """The loss level an arm of a *too slow* symptom has to get under to count as fixed at
+    ``steps`` (the arm can stop once its recent losses are below it); None for other symptoms."""
+    if symptom not in SLOW:
+        return None
+    b = Curve.of(base)
+    if b is None:
+        return None
+    half = window(b, steps)
+    bl = b.level(steps, half)
+    need = _needed(b, bl, half)
+    return bl - need - band(b, steps, half, bl) if math.isfinite(bl) else None
+
+
+def _needed(b: Curve, bl: float, half: float) -> float:
+    best = float(np.nanmin(b.smooth(half))) if b.steps.size else bl
+    if math.isfinite(best) and best < bl * (1 - MIN_FIX):
+        return max(FIX_SHARE * (bl - best), MIN_FIX * abs(bl))
+    return max(STALL_FALL, MIN_FIX) * abs(bl)
+
+
+def compare(base: Run, arm: Run | None, symptom: str, planned: int) -> Outcome:
+    """The outcome of one arm against the baseline, for ``symptom``."""
+    b, a = Curve.of(base), Curve.of(arm)
+    if b is None:
+        return Outcome("failed", "the baseline has no loss", 0)
+    if a is None or a.steps.size == 0:
+        return Outcome("failed", "the rerun logged no step", 0)
+    if symptom in BLOWUP:
+        return _blowup(b, a, planned)
+    if symptom == "overfitting":
+        return _overfit(base, arm, planned)
+    at = a.last
+    half = window(b, max(at, 1.0))
+    if symptom in UNSTEADY:
+        return _unsteady(b, a, at, half)
+    return _slow(b, a, at, half)
+
+
+def _slow(b: Curve, a: Curve, at: float, half: float) -> Outcome:
+    bl, al = b.level(at, half), a.level(at, half)
+    bad = a.first_nonfinite()
+    if bad is not None and (b.upto(at).first_nonfinite() is None):
+        return Outcome("worse", f"the loss turned NaN/inf at step {bad:,.0f}; the baseline's did not", int(at))
+    if not math.isfinite(al) or not math.isfinite(bl):
+        return Outcome("failed", "no finite loss to compare", int(at))
+    tol = band(b, at, half, bl)
+    need = _needed(b, bl, half)
+    diff = bl - al
+    text = f"loss at step {at:,.0f}: {_f(al)} vs {_f(bl)}"
+    if diff >= need and diff > tol:
+        return Outcome("fixed", text, int(at))
+    if diff > tol:
+        return Outcome("improved", text, int(at))
+    if -diff > tol:
+        return Outcome("worse", text, int(at))
+    return Outcome("no_change", text + f" (within the noise, ±{_f(tol)})", int(at))
+
+
+def _blowup(b: Curve, a: Curve, planned: int) -> Outcome:
+    half_b = window(b, max(b.last, 1.0))
+    sb = blowup_step(b, half_b)
+    half_a = window(a, max(a.last, 1.0))
+    sa = blowup_step(a, min(half_a, half_b))
+    at = a.last
+    if sb is None:
+        return Outcome("failed", "the baseline never blew up: nothing to compare", int(at))
+    if sa is None:
+        if at < OUTLIVE * sb and at < planned:
+            return Outcome("failed", f"the rerun stopped at step {at:,.0f}, before it could outlive the "
+                                     f"baseline's blow-up at step {sb:,.0f}", int(at))
+        al = a.level(at, half_a)
+        bl = b.level(min(at, sb), half_b)
+        return Outcome("fixed", f"no blow-up in {at:,.0f} steps (the baseline's at step {sb:,.0f}); "
+                                f"loss {_f(al)} at the end", int(at))
+    text = f"blew up at step {sa:,.0f} vs {sb:,.0f}"
+    if sa >= OUTLIVE * sb + 1:
+        return Outcome("improved", text, int(at))
+    if sa < EARLIER * sb - 1:
+        return Outcome("worse", text, int(at))
+    return Outcome("no_change", text, int(at))
+
+
+def _unsteady(b: Curve, a: Curve, at: float, half: float) -> Outcome:
+    lo = at / 4
+    if a.first_nonfinite() is not None and b.upto(at).first_nonfinite() is None:
+        return Outcome("worse", f"the loss turned NaN/inf at step {a.first_nonfinite():,.0f}", int(at))
+    sb, lb = swing(b, lo, at, half)
+    sa, la = swing(a, lo, at, half)
+    if not all(math.isfinite(x) for x in (sb, lb, sa, la)):
+        return Outcome("failed", "too few finite points to compare the swings", int(at))
+    tol = band(b, at, half, lb)
+    text = (f"swing {sa:.1%} vs {sb:.1%} of the level, mean loss {_f(la)} vs {_f(lb)} "
+            f"(steps {lo:,.0f}-{at:,.0f})")
+    calmer = sa <= CALM_SHARE * sb
+    lower = lb - la > tol
+    if calmer and lower:
+        return Outcome("fixed", text, int(at))
+    if lower or (calmer and la - lb <= tol):
+        return Outcome("improved", text, int(at))
+    if la - lb > tol or sa > sb / CALM_SHARE:
+        return Outcome("worse", text, int(at))
+    return Outcome("no_change", text, int(at))
+
+
+def _overfit(base: Run, arm: Run | None, planned: int) -> Outcome:
+    bv, av = Curve.of(base, "val_loss"), Curve.of(arm, "val_loss")
+    if bv is None or av is None or av.steps.size < 3:
+        return Outcome("failed", "no validation loss to compare", 0)
+    at = av.last
+    bb = bv.upto(at)
+    if bb.steps.size < 3:
+        return Outcome("failed", "the baseline has too few validation points by then", int(at))
+    rise_b = float(bb.values[-1] - np.nanmin(bb.values))
+    rise_a = float(av.values[-1] - np.nanmin(av.values))
+    vb, va = float(bb.values[-1]), float(av.values[-1])
+    text = f"validation loss rose {_f(rise_a)} from its low vs {_f(rise_b)}; {_f(va)} vs {_f(vb)} at step {at:,.0f}"
+    tol = MIN_REL * abs(vb)
+    if rise_b <= tol:
+        return Outcome("failed", f"the baseline's validation loss had not risen by step {at:,.0f}", int(at))
+    if rise_a <= CALM_SHARE * rise_b and vb - va > tol:
+        return Outcome("fixed", text, int(at))
+    if vb - va > tol:
+        return Outcome("improved", text, int(at))
+    if va - vb > tol:
+        return Outcome("worse", text, int(at))
+    return Outcome("no_change", text, int(at))
+
+
+__all__ = ["compare", "target", "Outcome", "Curve", "blowup_step", "SLOW", "BLOWUP", "UNSTEADY"]
