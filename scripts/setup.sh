@@ -10,6 +10,8 @@ fi
 # The CPU build of torch first: a bare "torch" requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q -e ".[all,test]" 2>&1 | grep -v "^WARNING: Location" || true
+# The executors of `lossdoctor verify` beyond the local pool; their tests start real clusters.
+.venv/bin/python -m pip install -q -e ".[dask,ray]" 2>&1 | grep -v "^WARNING: Location" || true
 # The browser tests drive Debian's Chromium through Playwright (from the test extra): Playwright's
 # own browser download is not reachable here. Without apt (or root) they skip and say why.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

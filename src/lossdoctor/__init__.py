@@ -9,11 +9,14 @@ The public API is small::
     with lossdoctor.watch(model, optimizer, path="runs/exp1.jsonl") as mon:   # live, PyTorch
         ...
         mon.step(loss)
+
+    dx = lossdoctor.verify(["python", "train.py"])        # confirm the cause: one-change reruns
 """
 
-from .core import Cause, Diagnosis, LogError, Run, Series, Symptom
+from .core import ArmResult, Cause, Diagnosis, LogError, Run, Series, Symptom
 from .diagnose import diagnose, diagnose_all
 from .readers import read, read_all
+from . import verify  # the package is callable: lossdoctor.verify(train_fn) (see lossdoctor.verify)
 
 __version__ = "0.1.0"
 
@@ -26,5 +29,5 @@ def watch(model, optimizer=None, path=None, **kw):
     return _watch(model, optimizer, path, **kw)
 
 
-__all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "Run", "Series", "Symptom",
-           "Cause", "Diagnosis", "LogError", "__version__"]
+__all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "verify", "Run", "Series",
+           "Symptom", "Cause", "Diagnosis", "ArmResult", "LogError", "__version__"]

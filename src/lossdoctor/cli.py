@@ -314,6 +314,7 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arms", metavar="A[,B...]", help="run only these arms (see the arms table in the docs)")
     p.add_argument("--json", action="store_true", help="print the verified diagnosis as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print one line")
+    p.add_argument("--html", metavar="FILE", help="also write the HTML report, the arms' curves overlaid")
     p.add_argument("--no-live", action="store_true", help="plain progress lines instead of a live table")
     _add_output_options(p)
 
@@ -362,6 +363,11 @@ def _run_verify(args: argparse.Namespace) -> int:
     except (VerifyError, ExecutorError) as exc:
         raise CommandError(str(exc)) from None
     code = exit_code([dx])
+    if args.html:
+        from .report.html import write_html
+
+        written = write_html(dx, args.html, verification=view.html_arms(dx))
+        sys.stderr.write(f"report written to {written}\n")
     if args.json:
         try:
             _write(_to_json([dx]) + "\n")

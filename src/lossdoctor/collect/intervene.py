@@ -113,7 +113,7 @@ def attach(mon):
         why = None
         if arm.below is not None and loss is not None:
             try:
-                arm.losses.append(float(loss))
+                arm.losses.append(float(loss.detach() if hasattr(loss, "detach") else loss))
             except (TypeError, ValueError, RuntimeError):
                 pass
             level, window, after = arm.below

@@ -221,6 +221,12 @@ class Progress:
             self._live.update(self._table())
 
 
+def html_arms(dx: Diagnosis) -> dict:
+    """The ``verification=`` argument of :func:`lossdoctor.report.html.write_html`: the arms as
+    the taxonomy's entries, each with its loss to overlay."""
+    return {dx.source: [{**a.to_dict(), "series": a.curve} for a in dx.verification]}
+
+
 def render_many(dxs: Sequence[Diagnosis], console: Console | None = None) -> None:
     for i, dx in enumerate(dxs):
         if i:
@@ -228,4 +234,4 @@ def render_many(dxs: Sequence[Diagnosis], console: Console | None = None) -> Non
         render(dx, console)
 
 
-__all__ = ["render", "render_quiet", "arms_table", "Progress"]
+__all__ = ["render", "render_quiet", "arms_table", "Progress", "html_arms"]

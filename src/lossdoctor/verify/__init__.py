@@ -24,6 +24,39 @@ default ``runs/verify/<time>``), ``executor`` (``"local"``, ``"dask"``, ``"ray"`
 
 from __future__ import annotations
 
-from .engine import RESULT, Event, VerifyError, cost, verify
+import sys
+import types
+from typing import Any
 
-__all__ = ["verify", "VerifyError", "Event", "cost", "RESULT"]
+_LAZY = {"VerifyError": "engine", "Event": "engine", "cost": "engine", "RESULT": "engine",
+         "ARMS": "arms", "ExecutorError": "executors"}
+
+
+def verify(target, **options: Any):
+    """Rerun ``target`` (a command, as an argv list, or ``train_fn``) one change at a time and
+    return the verified :class:`~lossdoctor.Diagnosis`; the options are in this module's
+    docstring and :func:`lossdoctor.verify.engine.verify`."""
+    from .engine import verify as _verify
+
+    return _verify(target, **options)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _CallableModule(types.ModuleType):
+    """``lossdoctor.verify`` is this package and the function at once: ``lossdoctor.verify(...)``
+    calls :func:`verify`, ``lossdoctor.verify.arms`` is the arms table."""
+
+    def __call__(self, target, **options: Any):
+        return verify(target, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["verify", "VerifyError", "Event", "cost", "RESULT", "ARMS", "ExecutorError"]

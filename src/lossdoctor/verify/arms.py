@@ -86,13 +86,6 @@ def _activations(run: Run) -> set[str]:
     return names
 
 
-def _has_relu(run: Run) -> str | None:
-    acts = _activations(run)
-    if acts and not any(a in ("relu", "leakyrelu", "relu6") for a in acts):
-        return f"the network has no ReLU units ({', '.join(sorted(acts))})"
-    return None
-
-
 def _has_saturating(run: Run) -> str | None:
     acts = _activations(run)
     if acts and not any(a in ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid") for a in acts):
@@ -116,6 +109,9 @@ class Arm:
     #: the causes this arm is the test of (the first relations unless given): it runs when one
     #: of them is still a candidate; the others only read its outcome.
     own: tuple[str, ...] = ()
+    #: the change is a no-op unless its cause is present: the symptom going away is a fix even
+    #: when the loss level has not followed yet (see compare.compare)
+    exact: bool = False
 
     def relation(self, cause: str) -> str:
         return self.relations.get(cause, (NONE, ""))[0]
@@ -136,7 +132,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("zero_grad", {"zero_grad": True}, "zero_grad after every step", {
         "missing_zero_grad": (FIX, "clearing the gradients is the fix itself; for a loop that "
                                    "already clears them the change is a no-op"),
-    }, cost=0.5),
+    }, cost=0.5, exact=True),
     Arm("lr_div10", {"lr_scale": 0.1}, "lr / 10", {
         "lr_too_high": (FIX, "a tenth of the lr no longer overshoots"),
         "exploding_gradients": (MAY, "smaller steps slow the growth of the weights that feeds the gradient"),
@@ -183,10 +179,13 @@ ARMS: tuple[Arm, ...] = (
         "stuck_plateau": (MAY, "momentum carries the weights across a flat region"),
         "lr_too_low": (MAY, "momentum multiplies the effective step about ten times"),
     }, cost=1.2, needs=_plain_sgd),
-    Arm("leaky_relu", {"leaky_relu": 0.01}, "ReLU -> LeakyReLU", {
-        "dead_relu": (MAY, "a dead unit gets a gradient again"),
-        "lr_too_high": (MAY, "units a large step killed get a gradient again"),
-    }, needs=_has_relu),
+    Arm("bias_zero", {"reinit": "bias"}, "biases set to 0", {
+        "dead_relu": (MAY, "units held below zero by their bias come back"),
+        "bad_initialization": (MAY, "a bad bias init is undone"),
+    }, cost=0.9),
+    Arm("grad_equalize", {"layer_grads": "equalize"}, "layer gradients equalised", {
+        "vanishing_gradients": (MAY, "the starved early layers get as large a gradient as the last"),
+    }),
     Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU", {
         "vanishing_gradients": (MAY, "ReLU passes the gradient back unsquashed"),
         "data_problem": (MAY, "units driven into saturation by large inputs come back"),

@@ -19,11 +19,12 @@ The vocabulary (the ``change`` object of the taxonomy's ``verification`` JSON):
 ``reinit: "default"``       every module's own ``reset_parameters()`` (PyTorch's default scheme)
 ``reinit: "gain"``          Linear/Conv weights Kaiming (ReLU family) or Xavier with the
                             activation's gain (tanh, sigmoid), biases 0
+``reinit: "bias"``          Linear/Conv biases set to 0, weights kept
 ``clip: c``                 gradient norm clipped to c before every optimizer step
 ``zero_grad: true``         gradients cleared after every optimizer step
 ``momentum: m``             SGD groups without momentum get momentum m
 ``constant_lr: true``       the lr held at its peak (base) value: the schedule switched off
-``leaky_relu: a``           ReLU modules replaced by LeakyReLU(a): dead units get a gradient
+``layer_grads: "equalize"`` every weight matrix's gradient scaled up to the largest one's norm
 ``activation: "relu"``      Sigmoid/Tanh modules replaced by ReLU: the gradient is not squashed
 ``standardize: true``       the model's float input standardised per feature (statistics of the
                             first training batch)
@@ -194,6 +195,13 @@ def reinit(scheme: str, t: Target) -> str:
                 m.bias.zero_()
         return (f"{len(dense)} layers re-initialised "
                 f"({'Kaiming' if relu or not sat else 'Xavier with the activation gain'}, biases 0)")
+    if scheme == "bias":
+        biased = [m for m in _dense(t.model) if m.bias is not None]
+        if not biased:
+            raise NotApplicable("the model's layers have no biases")
+        for m in biased:
+            m.bias.zero_()
+        return f"the biases of {len(biased)} layers set to 0"
     raise ValueError(f"unknown reinit scheme {scheme!r}")
 
 
@@ -273,11 +281,31 @@ def _replace(model: nn.Module, kinds: tuple, make: Callable[[nn.Module], nn.Modu
     return n
 
 
-def leaky_relu(a: float, t: Target) -> str:
-    n = _replace(t.model, (nn.ReLU,), lambda m: nn.LeakyReLU(float(a)))
-    if not n:
-        raise NotApplicable("the model has no ReLU module (a functional relu cannot be swapped)")
-    return f"{n} ReLU modules -> LeakyReLU({float(a):g})"
+#: The largest factor a layer's gradient is scaled up by (a layer with no gradient at all stays so).
+MAX_BOOST = 1e6
+
+
+def layer_grads(mode: str, t: Target) -> str:
+    if mode != "equalize":
+        raise ValueError(f"unknown layer_grads mode {mode!r}")
+    _need_optimizer(t)
+    weights = [p for p in _params(t) if p.dim() >= 2]
+    if len(weights) < 2:
+        raise NotApplicable("the model has fewer than two weight matrices")
+
+    @torch.no_grad()
+    def pre(opt, args, kwargs):
+        have = [p for p in weights if p.grad is not None]
+        if len(have) < 2:
+            return
+        norms = torch.stack([torch.linalg.vector_norm(p.grad) for p in have])
+        top = norms.max()
+        scale = torch.where(norms > 0, (top / norms).clamp(max=MAX_BOOST), torch.ones_like(norms))
+        for p, k in zip(have, scale):
+            p.grad.mul_(k)
+
+    t.handles.append(_unwrap(t.optimizer).register_step_pre_hook(pre))
+    return f"each of {len(weights)} weight matrices' gradients scaled up to the largest one's norm"
 
 
 def activation(kind: str, t: Target) -> str:
@@ -366,7 +394,7 @@ def seed(n: int, t: Target) -> str:
 CHANGES: dict[str, Callable[[Any, Target], str]] = {
     "lr_scale": lr_scale, "weight_decay_scale": weight_decay_scale, "weight_decay": weight_decay,
     "dropout": dropout, "reinit": reinit, "clip": clip, "zero_grad": zero_grad,
-    "momentum": momentum, "constant_lr": constant_lr, "leaky_relu": leaky_relu,
+    "momentum": momentum, "constant_lr": constant_lr, "layer_grads": layer_grads,
     "activation": activation, "standardize": standardize, "logits": logits, "seed": seed,
 }
 

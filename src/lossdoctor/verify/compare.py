@@ -4,10 +4,10 @@ The arm and the baseline are compared at the same step (the arm's last), on the 
 verification is about, beyond the baseline's own noise:
 
 *too slow* (``stagnation``, ``plateau_then_drop``, ``slow_convergence``)
-    ``fixed`` when the arm's loss is lower than the baseline's at that step by at least
-    :data:`FIX_SHARE` of the way to where learning gets (the baseline's own best level when it
-    eventually got there, else zero loss: then at least :data:`STALL_FALL`), ``improved`` when
-    it is lower beyond the noise, ``worse`` when higher beyond it.
+    ``fixed`` when the arm's loss is lower than the baseline's at that step beyond the noise and
+    by :data:`MIN_FIX` of it, and the baseline got down to the arm's level only
+    :data:`FIX_SPEEDUP` times later or never; ``improved`` when it is lower beyond the noise,
+    ``worse`` when higher beyond it.
 *blow-up* (``nan_inf``, ``divergence``)
     the step where the loss first doubles from its low or stops being finite: ``fixed`` when the
     arm never blows up (over at least :data:`OUTLIVE` times the baseline's blow-up step) and ends
@@ -37,14 +37,13 @@ from ..core import Run
 SLOW = ("stagnation", "plateau_then_drop", "slow_convergence")
 BLOWUP = ("nan_inf", "divergence")
 UNSTEADY = ("oscillation", "spikes")
-#: A fix closes at least this share of the gap between the baseline and where learning gets.
-FIX_SHARE = 0.5
-#: ...and, when the baseline never gets anywhere (stagnation), the arm falls at least this share
-#: below the baseline's level (the labeller's "fell 30% of its start").
-STALL_FALL = 0.3
+#: A fix gets where the baseline got at least this many times sooner (or where it never got):
+#: the pace that was the symptom has changed, not only the level. A plateau's arm runs 0.35 of
+#: the plateau (plan.PLATEAU_SHARE), so leaving it by then is a speed-up of 2.9 or more.
+FIX_SPEEDUP = 2.5
 #: A fix is at least this much lower than the baseline, relative to its level: small gains are
 #: not the symptom going away.
-MIN_FIX = 0.1
+MIN_FIX = 0.05
 #: Effects must leave the noise band: NOISE_K standard errors of a window's mean, and at least
 #: MIN_REL of the level (seed-to-seed differences of a level are larger than its sampling error).
 NOISE_K = 4.0
@@ -60,6 +59,9 @@ OUTLIVE = 1.5
 EARLIER = 0.6
 #: An unsteady arm is calm when its swing is at most this share of the baseline's.
 CALM_SHARE = 0.5
+#: Of several arms that stopped a blow-up or a swing, one that ends more than this many times
+#: above the best one's level only hid the symptom (see :func:`rank_fixes`).
+BEST_FIX_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,21 +140,23 @@ def band(base: Curve, at: float, half: float, level: float) -> float:
 
 
 def blowup_step(c: Curve, half: float) -> float | None:
-    """The first step where the loss is not finite or its level reaches BLOWUP_FACTOR x its
-    running low (after the first window)."""
+    """The first step where the loss is not finite, or from which its level stays at
+    BLOWUP_FACTOR x its running low or more to the end of the curve (a swing that comes back
+    down is no blow-up)."""
     bad = c.first_nonfinite()
+    if c.steps.size == 0:
+        return bad
     sm = c.smooth(half)
     ok = np.isfinite(sm)
-    start = np.searchsorted(c.steps, c.steps[0] + 2 * half) if c.steps.size else 0
-    low = np.inf
+    vals = np.where(ok, sm, np.inf)
+    low = np.minimum.accumulate(vals)
+    ahead = np.minimum.accumulate(vals[::-1])[::-1]  # the lowest level still to come
+    start = int(np.searchsorted(c.steps, c.steps[0] + 2 * half))
     hit = None
-    for i in range(c.steps.size):
-        if not ok[i]:
-            continue
-        if i >= start and low > 0 and sm[i] >= BLOWUP_FACTOR * low:
+    for i in range(start, c.steps.size):
+        if ok[i] and 0 < low[i] < np.inf and ahead[i] >= BLOWUP_FACTOR * low[i]:
             hit = float(c.steps[i])
             break
-        low = min(low, sm[i])
     cands = [x for x in (bad, hit) if x is not None]
     return min(cands) if cands else None
 
@@ -182,9 +186,25 @@ def _f(x: float) -> str:
     return f"{x:.3g}" if a >= 1e-3 or a == 0 else f"{x:.2e}"
 
 
+def reached(c: Curve, level: float, half: float) -> float | None:
+    """The first step at which the smoothed loss is at or below ``level`` (None: never)."""
+    sm = c.smooth(half)
+    hit = np.flatnonzero(np.isfinite(sm) & (sm <= level))
+    return float(c.steps[hit[0]]) if hit.size else None
+
+
+def level_at(c: Curve, step: float, half: float) -> float:
+    """The baseline's level at ``step``, or its lowest level when ``step`` is past its end."""
+    if step <= c.last:
+        return c.level(step, half)
+    sm = c.smooth(half)
+    return float(np.nanmin(sm)) if np.isfinite(sm).any() else math.nan
+
+
 def target(base: Run, symptom: str, steps: int) -> float | None:
-    """The loss level an arm of a *too slow* symptom has to get under to count as fixed at
-    ``steps`` (the arm can stop once its recent losses are below it); None for other symptoms."""
+    """The loss level an arm of a *too slow* symptom has to get under to count as fixed by
+    ``steps``: the arm can stop as soon as its recent losses are below it. None for the other
+    symptoms (an arm has to outlive or out-calm the baseline over all its steps)."""
     if symptom not in SLOW:
         return None
     b = Curve.of(base)
@@ -192,19 +212,16 @@ def target(base: Run, symptom: str, steps: int) -> float | None:
         return None
     half = window(b, steps)
     bl = b.level(steps, half)
-    need = _needed(b, bl, half)
-    return bl - need - band(b, steps, half, bl) if math.isfinite(bl) else None
+    if not math.isfinite(bl):
+        return None
+    goal = min(bl - MIN_FIX * abs(bl), level_at(b, FIX_SPEEDUP * steps, half))
+    return goal - band(b, steps, half, bl)
 
 
-def _needed(b: Curve, bl: float, half: float) -> float:
-    best = float(np.nanmin(b.smooth(half))) if b.steps.size else bl
-    if math.isfinite(best) and best < bl * (1 - MIN_FIX):
-        return max(FIX_SHARE * (bl - best), MIN_FIX * abs(bl))
-    return max(STALL_FALL, MIN_FIX) * abs(bl)
-
-
-def compare(base: Run, arm: Run | None, symptom: str, planned: int) -> Outcome:
-    """The outcome of one arm against the baseline, for ``symptom``."""
+def compare(base: Run, arm: Run | None, symptom: str, planned: int, exact: bool = False) -> Outcome:
+    """The outcome of one arm against the baseline, for ``symptom``. ``exact``: the arm's change
+    is a no-op unless its cause is present (``zero_grad`` for a loop that clears its gradients),
+    so the symptom going away is enough: the level need not follow at once."""
     b, a = Curve.of(base), Curve.of(arm)
     if b is None:
         return Outcome("failed", "the baseline has no loss", 0)
@@ -215,48 +232,51 @@ def compare(base: Run, arm: Run | None, symptom: str, planned: int) -> Outcome:
     if symptom == "overfitting":
         return _overfit(base, arm, planned)
     at = a.last
-    half = window(b, max(at, 1.0))
     if symptom in UNSTEADY:
-        return _unsteady(b, a, at, half)
-    return _slow(b, a, at, half)
+        return _unsteady(b, a, at, window(b, max(at, 1.0)), exact)
+    # levels over the window of the arm's whole budget, as the level it may stop under (target)
+    span = max(float(planned), at)
+    return _slow(b, a, at, window(b, span), span)
 
 
-def _slow(b: Curve, a: Curve, at: float, half: float) -> Outcome:
+def _slow(b: Curve, a: Curve, at: float, half: float, planned: float) -> Outcome:
     bl, al = b.level(at, half), a.level(at, half)
     bad = a.first_nonfinite()
     if bad is not None and (b.upto(at).first_nonfinite() is None):
         return Outcome("worse", f"the loss turned NaN/inf at step {bad:,.0f}; the baseline's did not", int(at))
     if not math.isfinite(al) or not math.isfinite(bl):
         return Outcome("failed", "no finite loss to compare", int(at))
-    tol = band(b, at, half, bl)
-    need = _needed(b, bl, half)
+    tol = band(b, planned, half, bl)
     diff = bl - al
     text = f"loss at step {at:,.0f}: {_f(al)} vs {_f(bl)}"
-    if diff >= need and diff > tol:
-        return Outcome("fixed", text, int(at))
     if diff > tol:
-        return Outcome("improved", text, int(at))
+        tb = reached(b, al, half)
+        speed = tb / max(at, 1.0) if tb is not None else math.inf
+        when = (f"the baseline got there at step {tb:,.0f}" if tb is not None else
+                f"the baseline never got there in {b.last + 1:,.0f} steps")
+        if speed >= FIX_SPEEDUP and diff >= MIN_FIX * abs(bl):
+            return Outcome("fixed", f"{text}; {when}", int(at))
+        return Outcome("improved", f"{text}; {when}", int(at))
     if -diff > tol:
         return Outcome("worse", text, int(at))
     return Outcome("no_change", text + f" (within the noise, ±{_f(tol)})", int(at))
 
 
 def _blowup(b: Curve, a: Curve, planned: int) -> Outcome:
-    half_b = window(b, max(b.last, 1.0))
-    sb = blowup_step(b, half_b)
-    half_a = window(a, max(a.last, 1.0))
-    sa = blowup_step(a, min(half_a, half_b))
     at = a.last
+    half = window(a, max(at, 1.0))  # one window for both curves: the same noise is smoothed away
+    sa = blowup_step(a, half)
+    sb = blowup_step(b.upto(at), half)  # judged over the same steps as the arm
+    if sb is None:
+        sb = blowup_step(b, half)
     if sb is None:
         return Outcome("failed", "the baseline never blew up: nothing to compare", int(at))
     if sa is None:
-        if at < OUTLIVE * sb and at < planned:
+        if at < OUTLIVE * sb and at < planned - 1:
             return Outcome("failed", f"the rerun stopped at step {at:,.0f}, before it could outlive the "
                                      f"baseline's blow-up at step {sb:,.0f}", int(at))
-        al = a.level(at, half_a)
-        bl = b.level(min(at, sb), half_b)
-        return Outcome("fixed", f"no blow-up in {at:,.0f} steps (the baseline's at step {sb:,.0f}); "
-                                f"loss {_f(al)} at the end", int(at))
+        return Outcome("fixed", f"no blow-up in {at + 1:,.0f} steps (the baseline's at step {sb:,.0f}); "
+                                f"loss {_f(a.level(at, half))} at the end", int(at))
     text = f"blew up at step {sa:,.0f} vs {sb:,.0f}"
     if sa >= OUTLIVE * sb + 1:
         return Outcome("improved", text, int(at))
@@ -265,7 +285,7 @@ def _blowup(b: Curve, a: Curve, planned: int) -> Outcome:
     return Outcome("no_change", text, int(at))
 
 
-def _unsteady(b: Curve, a: Curve, at: float, half: float) -> Outcome:
+def _unsteady(b: Curve, a: Curve, at: float, half: float, exact: bool = False) -> Outcome:
     lo = at / 4
     if a.first_nonfinite() is not None and b.upto(at).first_nonfinite() is None:
         return Outcome("worse", f"the loss turned NaN/inf at step {a.first_nonfinite():,.0f}", int(at))
@@ -273,16 +293,17 @@ def _unsteady(b: Curve, a: Curve, at: float, half: float) -> Outcome:
     sa, la = swing(a, lo, at, half)
     if not all(math.isfinite(x) for x in (sb, lb, sa, la)):
         return Outcome("failed", "too few finite points to compare the swings", int(at))
-    tol = band(b, at, half, lb)
+    # the swings are the symptom, not noise: a level is lower when it is MIN_FIX below
+    tol = MIN_FIX * abs(lb)
     text = (f"swing {sa:.1%} vs {sb:.1%} of the level, mean loss {_f(la)} vs {_f(lb)} "
             f"(steps {lo:,.0f}-{at:,.0f})")
     calmer = sa <= CALM_SHARE * sb
-    lower = lb - la > tol
-    if calmer and lower:
+    lower, higher = lb - la > tol, la - lb > tol
+    if calmer and (lower or exact):
         return Outcome("fixed", text, int(at))
-    if lower or (calmer and la - lb <= tol):
+    if calmer or lower:  # a calmer but higher loss: a smaller step always swings less
         return Outcome("improved", text, int(at))
-    if la - lb > tol or sa > sb / CALM_SHARE:
+    if higher or sa > sb / CALM_SHARE:
         return Outcome("worse", text, int(at))
     return Outcome("no_change", text, int(at))
 
@@ -311,4 +332,27 @@ def _overfit(base: Run, arm: Run | None, planned: int) -> Outcome:
     return Outcome("no_change", text, int(at))
 
 
-__all__ = ["compare", "target", "Outcome", "Curve", "blowup_step", "SLOW", "BLOWUP", "UNSTEADY"]
+def end_level(run: Run | None, steps: int) -> float:
+    """An arm's loss level at its end (a window's mean), for comparing fixes with each other."""
+    c = Curve.of(run)
+    if c is None or c.steps.size == 0:
+        return math.nan
+    return c.level(c.last, window(c, max(c.last, 1.0)))
+
+
+def rank_fixes(symptom: str, fixes: dict[str, float]) -> set[str]:
+    """The arms among ``fixes`` (name -> end level) that only hid a blow-up or a swing: they
+    end more than BEST_FIX_FACTOR x above the best fix's level (all ran the same steps). An arm
+    that merely keeps the loss finite while another brings it down to where training works did
+    not remove the symptom."""
+    if symptom not in BLOWUP + UNSTEADY or len(fixes) < 2:
+        return set()
+    finite = {k: v for k, v in fixes.items() if math.isfinite(v)}
+    if not finite:
+        return set()
+    best = min(finite.values())
+    floor = max(abs(best), 1e-12)
+    return {k for k, v in fixes.items() if not math.isfinite(v) or v > best + (BEST_FIX_FACTOR - 1) * floor}
+
+
+__all__ = ["compare", "rank_fixes", "end_level", "target", "Outcome", "Curve", "blowup_step", "SLOW", "BLOWUP", "UNSTEADY"]

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from ..core import ArmResult, Cause, Diagnosis, LogError, Series
 from . import compare as C
 from . import executors as X
-from .infer import decided, infer
+from .infer import HID, decided, infer
 from .jobs import STATUS, Job, JobResult, run_job
 from .plan import Plan, Planned, plan
 
@@ -282,10 +282,14 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
                 _emit(on_event, Event("left_out", arm=pa.arm.name, info=why))
                 continue
             results.append(result)
-            triples.append((result.arm, result.outcome, result.effect))
+            triples = _triples(results, p.symptom.id)
             _emit(on_event, Event("done", arm=result.arm, steps=result.steps, planned=pa.steps, result=result))
-            if not all_arms and decided(p.candidates, infer(p.candidates, triples)):
-                settled = True
+            if not all_arms:
+                pending = {pa.arm.name for pa in queue} | {x[0].arm.name for x in running.values()}
+                tested = {c.id for c in p.candidates
+                          if not any(c.id in pa.tests and pa.arm.name in pending for pa in p.arms)}
+                if decided(p.candidates, infer(p.candidates, triples), tested):
+                    settled = True
         if settled and queue:
             for pa in queue:
                 _emit(on_event, Event("skipped", arm=pa.arm.name, planned=pa.steps))
@@ -316,7 +320,7 @@ def _arm_result(res: JobResult, pa: Planned, job: Job, out: Path, base_run, p: P
         arm_run = read(log)
     except LogError as exc:
         return ArmResult(steps=0, outcome="failed", effect=f"its log cannot be read: {exc}", **base)
-    o = C.compare(base_run, arm_run, p.symptom.id, pa.steps)
+    o = C.compare(base_run, arm_run, p.symptom.id, pa.steps, exact=pa.arm.exact)
     loss = arm_run.loss
     n = int(loss.steps[-1]) + 1 if loss is not None and len(loss) else 0
     effect = o.effect
@@ -326,8 +330,39 @@ def _arm_result(res: JobResult, pa: Planned, job: Job, out: Path, base_run, p: P
                      curve=Series("loss", loss.steps, loss.values) if loss is not None else None, **base)
 
 
+def _hid(results: list[ArmResult], symptom: str) -> set[str]:
+    """Fixes that only hid a blow-up or a swing (:func:`compare.rank_fixes`)."""
+    from .arms import BY_NAME
+
+    levels = {r.arm: C.end_level(_as_run(r), r.steps) for r in results if r.outcome == "fixed"
+              and not (r.arm in BY_NAME and BY_NAME[r.arm].exact)}  # a no-op's fix needs no level
+    return C.rank_fixes(symptom, levels)
+
+
+def _triples(results: list[ArmResult], symptom: str) -> list[tuple[str, str, str]]:
+    hid = _hid(results, symptom)
+    return [(r.arm, HID if r.arm in hid else r.outcome, r.effect) for r in results]
+
+
+def _demote(results: list[ArmResult], symptom: str) -> list[ArmResult]:
+    hid = _hid(results, symptom)
+    if not hid:
+        return results
+    best = min(C.end_level(_as_run(r), r.steps) for r in results if r.outcome == "fixed" and r.arm not in hid)
+    return [dataclasses.replace(r, outcome="improved", effect=r.effect + f"; it only hid the symptom: "
+                                f"the best fix ends at {C._f(best)}") if r.arm in hid else r
+            for r in results]
+
+
+def _as_run(r: ArmResult):
+    from ..core import Run
+
+    return Run(r.log or r.arm, {"loss": r.curve}) if r.curve is not None else None
+
+
 def _verdicts(dx0: Diagnosis, p: Plan, results: list[ArmResult], notes: list[str]) -> Diagnosis:
-    found = infer(p.candidates, [(r.arm, r.outcome, r.effect) for r in results])
+    found = infer(p.candidates, _triples(results, p.symptom.id))
+    results = _demote(results, p.symptom.id)
     causes: list[Cause] = []
     for c in dx0.causes:
         f = found.get(c.id)

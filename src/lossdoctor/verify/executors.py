@@ -24,6 +24,8 @@ import os
 from typing import Any, Callable
 
 NAMES = ("local", "dask", "ray")
+#: Seconds to wait for a dask scheduler to answer.
+CONNECT_TIMEOUT = 20
 
 
 class ExecutorError(RuntimeError):
@@ -90,7 +92,7 @@ def dask(address: str | None, jobs: int | None = None) -> Pool:
     if not address:
         raise ExecutorError("--executor dask needs --address tcp://HOST:PORT (a dask scheduler)")
     try:
-        client = Client(address, timeout="20s", set_as_default=False)
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
     except Exception as exc:
         raise ExecutorError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     slots = jobs or max(1, sum(client.nthreads().values()))

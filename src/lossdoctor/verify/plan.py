@@ -35,8 +35,10 @@ BLOWUP_SPAN = 2.0
 BLOWUP_MARGIN = 20
 #: Overfitting: the arm runs past the baseline's validation minimum by this share of what is left.
 OVERFIT_PAST = 0.5
-#: Levels stop an arm early only after this share of its steps (a first window of noise).
-STOP_AFTER = 0.1
+#: Levels stop an arm early only after this share of its steps (a first stretch of noise), and
+#: over a window of STOP_WINDOW of them.
+STOP_AFTER = 0.15
+STOP_WINDOW = 0.1
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
                 continue
             below = None
             if tgt is not None and math.isfinite(tgt):
-                from .compare import window
-
-                c = C.Curve.of(run)
-                half = window(c, n)
-                per = max(n / max(c.upto(n).steps.size, 1), 1.0)
-                below = (float(tgt), max(C.MIN_WINDOW, int(round(half / per))), max(1, int(STOP_AFTER * n)))
+                below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
             p.arms.append(Planned(arm, tests, n, below))
     if not p.arms and not p.why_none:
         p.why_none = "no arm applies to this script"
