@@ -162,7 +162,7 @@ ARMS: tuple[Arm, ...] = (
         "dead_relu": (MAY, "fresh biases revive units that were dead from the start"),
         "vanishing_gradients": (MAY, "a fresh scale can let the gradient through"),
         "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
-    }, cost=1.1, own=("bad_initialization", "stuck_plateau", "dead_relu")),
+    }, cost=1.1, own=("bad_initialization", "stuck_plateau")),
     Arm("clip", {"clip": 1.0}, "clip grad norm at 1", {
         "exploding_gradients": (FIX, "clipping bounds every step whatever the gradient does"),
         "lr_too_high": (MAY, "bounded steps overshoot less"),
@@ -180,12 +180,10 @@ ARMS: tuple[Arm, ...] = (
         "lr_too_low": (MAY, "momentum multiplies the effective step about ten times"),
     }, cost=1.2, needs=_plain_sgd),
     Arm("bias_zero", {"reinit": "bias"}, "biases set to 0", {
-        "dead_relu": (MAY, "units held below zero by their bias come back"),
+        "dead_relu": (FIX, "units held below zero by their bias come back (units killed by large "
+                           "steps later are the lr's doing: lr_too_high)"),
         "bad_initialization": (MAY, "a bad bias init is undone"),
     }, cost=0.9),
-    Arm("grad_equalize", {"layer_grads": "equalize"}, "layer gradients equalised", {
-        "vanishing_gradients": (MAY, "the starved early layers get as large a gradient as the last"),
-    }),
     Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU", {
         "vanishing_gradients": (MAY, "ReLU passes the gradient back unsquashed"),
         "data_problem": (MAY, "units driven into saturation by large inputs come back"),

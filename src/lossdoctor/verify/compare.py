@@ -46,10 +46,10 @@ FIX_SPEEDUP = 2.5
 MIN_FIX = 0.05
 #: Effects must leave the noise band: NOISE_K standard errors of a window's mean, and at least
 #: MIN_REL of the level (seed-to-seed differences of a level are larger than its sampling error).
-NOISE_K = 4.0
+NOISE_K = 3.0
 MIN_REL = 0.03
 #: The smoothing window: this share of the compared stretch, at least MIN_WINDOW points.
-WINDOW_SHARE = 0.05
+WINDOW_SHARE = 0.1
 MIN_WINDOW = 5
 #: A loss that reaches this multiple of its running low has blown up.
 BLOWUP_FACTOR = 2.0
@@ -161,15 +161,22 @@ def blowup_step(c: Curve, half: float) -> float | None:
     return min(cands) if cands else None
 
 
-def swing(c: Curve, lo: float, hi: float, half: float) -> tuple[float, float]:
-    """(median relative deviation from the smoothed loss, the mean level) over ``[lo, hi]``."""
+#: Spikes are rare: their size is this quantile of the upward deviations, not the median.
+SPIKE_QUANTILE = 0.98
+
+
+def swing(c: Curve, lo: float, hi: float, half: float, spikes: bool = False) -> tuple[float, float]:
+    """(the deviation from the smoothed loss relative to the mean level, the mean level) over
+    ``[lo, hi]``: the median absolute deviation, or for ``spikes`` the SPIKE_QUANTILE of the
+    upward ones."""
     sm = c.smooth(half)
     m = (c.steps >= lo) & (c.steps <= hi) & np.isfinite(c.values) & np.isfinite(sm)
     if m.sum() < 4:
         return math.nan, math.nan
     lvl = float(np.mean(c.values[m]))
-    dev = np.abs(c.values[m] - sm[m])
-    return float(np.median(dev) / max(abs(lvl), 1e-12)), lvl
+    dev = c.values[m] - sm[m]
+    size = float(np.quantile(np.maximum(dev, 0.0), SPIKE_QUANTILE)) if spikes else float(np.median(np.abs(dev)))
+    return size / max(abs(lvl), 1e-12), lvl
 
 
 @dataclass(frozen=True)
@@ -186,10 +193,17 @@ def _f(x: float) -> str:
     return f"{x:.3g}" if a >= 1e-3 or a == 0 else f"{x:.2e}"
 
 
-def reached(c: Curve, level: float, half: float) -> float | None:
-    """The first step at which the smoothed loss is at or below ``level`` (None: never)."""
+def reached(c: Curve, level: float, half: float, slack: float = 0.0) -> float | None:
+    """The step from which the smoothed loss stays at or below ``level`` + ``slack`` to the end
+    (None: it never gets there to stay). A loss that dipped early and then climbed back has not
+    got there."""
     sm = c.smooth(half)
-    hit = np.flatnonzero(np.isfinite(sm) & (sm <= level))
+    ok = np.isfinite(sm)
+    if not ok.any():
+        return None
+    vals = np.where(ok, sm, np.inf)
+    worst_ahead = np.maximum.accumulate(vals[::-1])[::-1]
+    hit = np.flatnonzero(worst_ahead <= level + slack)
     return float(c.steps[hit[0]]) if hit.size else None
 
 
@@ -233,7 +247,7 @@ def compare(base: Run, arm: Run | None, symptom: str, planned: int, exact: bool 
         return _overfit(base, arm, planned)
     at = a.last
     if symptom in UNSTEADY:
-        return _unsteady(b, a, at, window(b, max(at, 1.0)), exact)
+        return _unsteady(b, a, at, window(b, max(at, 1.0)), exact, symptom == "spikes")
     # levels over the window of the arm's whole budget, as the level it may stop under (target)
     span = max(float(planned), at)
     return _slow(b, a, at, window(b, span), span)
@@ -250,8 +264,12 @@ def _slow(b: Curve, a: Curve, at: float, half: float, planned: float) -> Outcome
     diff = bl - al
     text = f"loss at step {at:,.0f}: {_f(al)} vs {_f(bl)}"
     if diff > tol:
-        tb = reached(b, al, half)
-        speed = tb / max(at, 1.0) if tb is not None else math.inf
+        # when each got down to the arm's final level to stay: the arm may have got there long
+        # before its last step
+        tb = reached(b, al, half, tol)
+        ta = reached(a, al, half, tol)
+        ta = min(ta, at) if ta is not None else at
+        speed = tb / max(ta, 1.0) if tb is not None else math.inf
         when = (f"the baseline got there at step {tb:,.0f}" if tb is not None else
                 f"the baseline never got there in {b.last + 1:,.0f} steps")
         if speed >= FIX_SPEEDUP and diff >= MIN_FIX * abs(bl):
@@ -285,17 +303,19 @@ def _blowup(b: Curve, a: Curve, planned: int) -> Outcome:
     return Outcome("no_change", text, int(at))
 
 
-def _unsteady(b: Curve, a: Curve, at: float, half: float, exact: bool = False) -> Outcome:
+def _unsteady(b: Curve, a: Curve, at: float, half: float, exact: bool = False,
+              spikes: bool = False) -> Outcome:
     lo = at / 4
     if a.first_nonfinite() is not None and b.upto(at).first_nonfinite() is None:
         return Outcome("worse", f"the loss turned NaN/inf at step {a.first_nonfinite():,.0f}", int(at))
-    sb, lb = swing(b, lo, at, half)
-    sa, la = swing(a, lo, at, half)
+    sb, lb = swing(b, lo, at, half, spikes)
+    sa, la = swing(a, lo, at, half, spikes)
     if not all(math.isfinite(x) for x in (sb, lb, sa, la)):
         return Outcome("failed", "too few finite points to compare the swings", int(at))
     # the swings are the symptom, not noise: a level is lower when it is MIN_FIX below
     tol = MIN_FIX * abs(lb)
-    text = (f"swing {sa:.1%} vs {sb:.1%} of the level, mean loss {_f(la)} vs {_f(lb)} "
+    what = "spikes" if spikes else "swing"
+    text = (f"{what} {sa:.1%} vs {sb:.1%} of the level, mean loss {_f(la)} vs {_f(lb)} "
             f"(steps {lo:,.0f}-{at:,.0f})")
     calmer = sa <= CALM_SHARE * sb
     lower, higher = lb - la > tol, la - lb > tol
@@ -340,10 +360,43 @@ def end_level(run: Run | None, steps: int) -> float:
     return c.level(c.last, window(c, max(c.last, 1.0)))
 
 
-def rank_fixes(symptom: str, fixes: dict[str, float]) -> set[str]:
-    """The arms among ``fixes`` (name -> end level) that only hid a blow-up or a swing: they
-    end more than BEST_FIX_FACTOR x above the best fix's level (all ran the same steps). An arm
-    that merely keeps the loss finite while another brings it down to where training works did
+#: Loss names (hparams ``loss``) whose chance level is ln(C) for C classes.
+CROSS_ENTROPY = ("cross_entropy", "crossentropy", "crossentropyloss", "ce", "nll", "nllloss")
+
+
+def chance(run: Run | None) -> float | None:
+    """ln(C), the cross-entropy of a uniform guess, when the run says it has C classes."""
+    if run is None:
+        return None
+    try:
+        n = int(run.hparams.get("num_classes") or 0)
+    except (TypeError, ValueError):
+        return None
+    kind = str(run.hparams.get("loss") or "cross_entropy").lower().replace(" ", "_")
+    return math.log(n) if n >= 2 and kind in CROSS_ENTROPY else None
+
+
+def before_blowup(base: Run | None, half_steps: float) -> float:
+    """Where training works, to tell a fix from a loss kept merely finite: the lower of the
+    baseline's lowest level before it blew up and the chance level ln(C) (a classifier whose
+    loss stays above a uniform guess has learnt nothing)."""
+    c = Curve.of(base)
+    if c is None or c.steps.size == 0:
+        return math.nan
+    half = max(half_steps, 1.0)
+    at = blowup_step(c, half)
+    sm = c.upto(at).smooth(half) if at is not None else c.smooth(half)
+    sm = sm[np.isfinite(sm)]
+    low = float(sm.min()) if sm.size else math.nan
+    ln_c = chance(base)
+    return min(low, ln_c) if ln_c is not None and math.isfinite(low) else low
+
+
+def rank_fixes(symptom: str, fixes: dict[str, float], floor: float = -math.inf) -> set[str]:
+    """The arms among ``fixes`` (name -> end level; all ran the same steps) that only hid a
+    blow-up or a swing: one ends more than BEST_FIX_FACTOR x above the best fix's level *and*
+    above ``floor``, the best the baseline itself reached before it blew up. An arm that keeps
+    the loss finite but never gets where the baseline already was, while another arm does, did
     not remove the symptom."""
     if symptom not in BLOWUP + UNSTEADY or len(fixes) < 2:
         return set()
@@ -351,8 +404,41 @@ def rank_fixes(symptom: str, fixes: dict[str, float]) -> set[str]:
     if not finite:
         return set()
     best = min(finite.values())
-    floor = max(abs(best), 1e-12)
-    return {k for k, v in fixes.items() if not math.isfinite(v) or v > best + (BEST_FIX_FACTOR - 1) * floor}
+    scale = max(abs(best), 1e-12)
+    floor = floor if math.isfinite(floor) else -math.inf
+    return {k for k, v in fixes.items()
+            if not math.isfinite(v) or (v > best + (BEST_FIX_FACTOR - 1) * scale and v > floor)}
 
 
-__all__ = ["compare", "rank_fixes", "end_level", "target", "Outcome", "Curve", "blowup_step", "SLOW", "BLOWUP", "UNSTEADY"]
+#: One symptom per family is judged: the families' symptoms measure the same thing.
+FAMILY = {**{s: "slow" for s in SLOW}, **{s: "blowup" for s in BLOWUP}, "oscillation": "oscillation",
+          "spikes": "spikes", "overfitting": "overfitting"}
+RANK = {"fixed": 0, "improved": 1, "no_change": 2, "failed": 3, "worse": 4}
+
+
+def compare_all(base: Run, arm: Run | None, symptoms: list[str], planned: int,
+                exact: bool = False) -> tuple[Outcome, str]:
+    """The arm judged on every symptom the baseline shows (one per family, the first given
+    first): ``fixed`` when it removes one of them and makes none worse, else the best of the
+    rest (``worse`` wins over ``no_change``: a change that made a symptom worse did not help).
+    Returns the outcome and the symptom it was decided on."""
+    seen, judged = set(), []
+    for sid in symptoms:
+        fam = FAMILY.get(sid)
+        if fam is None or fam in seen:
+            continue
+        seen.add(fam)
+        judged.append((sid, compare(base, arm, sid, planned, exact)))
+    if not judged:
+        return Outcome("failed", "no symptom this comparison knows", 0), ""
+    worse = [(sid, o) for sid, o in judged if o.outcome == "worse"]
+    fixed = [(sid, o) for sid, o in judged if o.outcome == "fixed"]
+    if fixed and not worse:
+        return fixed[0][1], fixed[0][0]
+    if worse:
+        return worse[0][1], worse[0][0]
+    sid, o = min(judged, key=lambda x: RANK[x[1].outcome])
+    return o, sid
+
+
+__all__ = ["compare", "compare_all", "rank_fixes", "end_level", "before_blowup", "target", "Outcome", "Curve", "blowup_step", "SLOW", "BLOWUP", "UNSTEADY"]

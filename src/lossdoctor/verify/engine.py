@@ -282,7 +282,7 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
                 _emit(on_event, Event("left_out", arm=pa.arm.name, info=why))
                 continue
             results.append(result)
-            triples = _triples(results, p.symptom.id)
+            triples = _triples(results, p.symptom.id, run)
             _emit(on_event, Event("done", arm=result.arm, steps=result.steps, planned=pa.steps, result=result))
             if not all_arms:
                 pending = {pa.arm.name for pa in queue} | {x[0].arm.name for x in running.values()}
@@ -320,7 +320,7 @@ def _arm_result(res: JobResult, pa: Planned, job: Job, out: Path, base_run, p: P
         arm_run = read(log)
     except LogError as exc:
         return ArmResult(steps=0, outcome="failed", effect=f"its log cannot be read: {exc}", **base)
-    o = C.compare(base_run, arm_run, p.symptom.id, pa.steps, exact=pa.arm.exact)
+    o, _sid = C.compare_all(base_run, arm_run, [s.id for s in p.symptoms], pa.steps, exact=pa.arm.exact)
     loss = arm_run.loss
     n = int(loss.steps[-1]) + 1 if loss is not None and len(loss) else 0
     effect = o.effect
@@ -330,22 +330,26 @@ def _arm_result(res: JobResult, pa: Planned, job: Job, out: Path, base_run, p: P
                      curve=Series("loss", loss.steps, loss.values) if loss is not None else None, **base)
 
 
-def _hid(results: list[ArmResult], symptom: str) -> set[str]:
+def _hid(results: list[ArmResult], symptom: str, base=None) -> set[str]:
     """Fixes that only hid a blow-up or a swing (:func:`compare.rank_fixes`)."""
     from .arms import BY_NAME
 
     levels = {r.arm: C.end_level(_as_run(r), r.steps) for r in results if r.outcome == "fixed"
               and not (r.arm in BY_NAME and BY_NAME[r.arm].exact)}  # a no-op's fix needs no level
-    return C.rank_fixes(symptom, levels)
+    if len(levels) < 2:
+        return set()
+    steps = max(r.steps for r in results)
+    floor = C.before_blowup(base, C.WINDOW_SHARE * steps) if base is not None else -math.inf
+    return C.rank_fixes(symptom, levels, floor)
 
 
-def _triples(results: list[ArmResult], symptom: str) -> list[tuple[str, str, str]]:
-    hid = _hid(results, symptom)
+def _triples(results: list[ArmResult], symptom: str, base=None) -> list[tuple[str, str, str]]:
+    hid = _hid(results, symptom, base)
     return [(r.arm, HID if r.arm in hid else r.outcome, r.effect) for r in results]
 
 
-def _demote(results: list[ArmResult], symptom: str) -> list[ArmResult]:
-    hid = _hid(results, symptom)
+def _demote(results: list[ArmResult], symptom: str, base=None) -> list[ArmResult]:
+    hid = _hid(results, symptom, base)
     if not hid:
         return results
     best = min(C.end_level(_as_run(r), r.steps) for r in results if r.outcome == "fixed" and r.arm not in hid)
@@ -361,8 +365,8 @@ def _as_run(r: ArmResult):
 
 
 def _verdicts(dx0: Diagnosis, p: Plan, results: list[ArmResult], notes: list[str]) -> Diagnosis:
-    found = infer(p.candidates, _triples(results, p.symptom.id))
-    results = _demote(results, p.symptom.id)
+    found = infer(p.candidates, _triples(results, p.symptom.id, dx0.run))
+    results = _demote(results, p.symptom.id, dx0.run)
     causes: list[Cause] = []
     for c in dx0.causes:
         f = found.get(c.id)

@@ -53,6 +53,7 @@ class Planned:
 class Plan:
     symptom: Symptom | None
     candidates: list[Cause]
+    symptoms: list[Symptom] = field(default_factory=list)  # every symptom shown, most serious first
     arms: list[Planned] = field(default_factory=list)
     left_out: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)  # (arm, tests, why)
     steps: int = 0
@@ -110,7 +111,8 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
                     else "the baseline diagnosis has no run")
     cands = candidates(dx, sym.id)
     n = int(steps) if steps else default_steps(run, sym)
-    p = Plan(sym, cands, steps=n, baseline_steps=run_steps(run))
+    shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
+    p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run))
     if not cands:
         p.why_none = f"no cause that makes {sym.id} is left to test"
         return p
