@@ -21,8 +21,7 @@ from .terminal import VERDICT_STYLE
 PLATEAU_RUNS = ("jena_regularization", "jena_lr_low", "jena_local_minimum")
 QUIZ_ARMS = ("decay_off", "lr_x10", "reinit")
 QUIZ_CAUSES = ("regularization_too_strong", "lr_too_low", "stuck_plateau", "lr_too_high")
-SHORT = {"regularization_too_strong": "regularization", "lr_too_low": "lr too low",
-         "stuck_plateau": "stuck", "lr_too_high": "lr too high"}
+ROW = {"decay_off": "decay off", "lr_x10": "lr x10", "reinit": "default init"}
 OUTCOME_STYLE = {"fixed": "bold green", "improved": "green", "no_change": "yellow", "worse": "red",
                  "failed": "bold red"}
 
@@ -47,8 +46,8 @@ def verify_runs(runs, out: Path, console, seed: int = 0) -> list:
         def event(ev, name=r.name):
             if ev.kind == "done":
                 res = ev.result
-                console.print(f"  {name}: {res.arm} {res.outcome.replace('_', ' ')} ({res.effect})",
-                              markup=False, highlight=False)
+                console.print(f"  {name}: {res.arm} {res.outcome.replace('_', ' ')} "
+                              f"({res.effect.split(';')[0].split(' (')[0]})", markup=False, highlight=False)
 
         dx = lossdoctor.verify(cmd, log=r.path, out=folder, arms=QUIZ_ARMS, all_arms=True, jobs=2,
                                on_event=event)
@@ -60,27 +59,31 @@ def verify_runs(runs, out: Path, console, seed: int = 0) -> list:
 
 
 def table(runs) -> Table:
+    """One column per run: what each rerun did, then each quiz answer's verdict."""
+    from ..verify.arms import BY_NAME
+
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    t.add_column("run", no_wrap=True)
-    for arm in QUIZ_ARMS:
-        t.add_column(arm, no_wrap=True)
-    for c in QUIZ_CAUSES:
-        t.add_column(SHORT[c], no_wrap=True)
+    t.add_column("", no_wrap=True)
     for r in runs:
-        dx = r.verified
-        outcomes = {a.arm: a.outcome for a in dx.verification}
-        row: list = [r.name]
-        for arm in QUIZ_ARMS:
-            o = outcomes.get(arm)
-            row.append(Text(o.replace("_", " "), style=OUTCOME_STYLE.get(o, "")) if o else Text("n/a", style="dim"))
-        for c in QUIZ_CAUSES:
-            cause = dx.cause(c)
+        t.add_column(r.name, no_wrap=True)
+    for arm in QUIZ_ARMS:
+        cells = []
+        for r in runs:
+            o = {a.arm: a.outcome for a in r.verified.verification}.get(arm)
+            cells.append(Text(o.replace("_", " "), style=OUTCOME_STYLE.get(o, "")) if o
+                         else Text("n/a: no decay" if arm == "decay_off" else "n/a", style="dim"))
+        t.add_row(Text(f"rerun {ROW.get(arm, BY_NAME[arm].title)}"), *cells)
+    t.add_section()
+    for c in QUIZ_CAUSES:
+        cells = []
+        for r in runs:
+            cause = r.verified.cause(c)
             v = cause.verdict if cause is not None else "-"
             label = v.replace("_", " ")
-            if c == "lr_too_high" and v == "ruled_out" and not any(e.startswith("rerun ") for e in cause.evidence):
+            if v == "ruled_out" and not any(e.startswith("rerun ") for e in cause.evidence):
                 label += " (curve)"
-            row.append(Text(label, style=VERDICT_STYLE.get(v, "")))
-        t.add_row(*row)
+            cells.append(Text(label, style=VERDICT_STYLE.get(v, "")))
+        t.add_row(c, *cells)
     return t
 
 

@@ -112,6 +112,9 @@ class Arm:
     #: the change is a no-op unless its cause is present: the symptom going away is a fix even
     #: when the loss level has not followed yet (see compare.compare)
     exact: bool = False
+    #: a follow-up: run only when the arm named here came out ``improved`` (a step that went the
+    #: right way but not far enough: the lr was off by more than 10x)
+    follows: str = ""
 
     def relation(self, cause: str) -> str:
         return self.relations.get(cause, (NONE, ""))[0]
@@ -139,7 +142,16 @@ ARMS: tuple[Arm, ...] = (
         "missing_zero_grad": (MAY, "the piled-up gradient moves the weights a tenth as far"),
         "data_problem": (MAY, "smaller steps tame the large gradients of unscaled inputs"),
         "bad_initialization": (MAY, "smaller steps can keep a badly scaled net from blowing up"),
+        "regularization_too_strong": (MAY, "a decay applied with a large lr can overshoot as well"),
     }),
+    Arm("lr_div100", {"lr_scale": 0.01}, "lr / 100", {
+        "lr_too_high": (FIX, "a hundredth of the lr: a tenth was not enough"),
+        "exploding_gradients": (MAY, "smaller steps slow the growth of the weights that feeds the gradient"),
+        "missing_zero_grad": (MAY, "the piled-up gradient moves the weights a tenth as far"),
+        "data_problem": (MAY, "smaller steps tame the large gradients of unscaled inputs"),
+        "bad_initialization": (MAY, "smaller steps can keep a badly scaled net from blowing up"),
+        "regularization_too_strong": (MAY, "a decay applied with a large lr can overshoot as well"),
+    }, follows="lr_div10"),
     Arm("lr_x10", {"lr_scale": 10.0}, "lr x 10", {
         "lr_too_low": (FIX, "ten times the lr moves the weights ten times as far"),
         "stuck_plateau": (MAY, "larger steps leave a saddle sooner"),
@@ -150,6 +162,16 @@ ARMS: tuple[Arm, ...] = (
         "dead_relu": (MAY, "the units still alive learn faster"),
         "data_problem": (MAY, "larger steps can make up for inputs on a small scale"),
     }),
+    Arm("lr_x100", {"lr_scale": 100.0}, "lr x 100", {
+        "lr_too_low": (FIX, "a hundred times the lr: a tenth was not enough"),
+        "stuck_plateau": (MAY, "larger steps leave a saddle sooner"),
+        "lr_schedule": (MAY, "a warm-up reaches a working lr ten times sooner"),
+        "vanishing_gradients": (MAY, "the starved early layers move ten times as far"),
+        "loss_misuse": (MAY, "a larger lr makes up for a squashed gradient"),
+        "bad_initialization": (MAY, "larger steps undo a bad scale sooner"),
+        "dead_relu": (MAY, "the units still alive learn faster"),
+        "data_problem": (MAY, "larger steps can make up for inputs on a small scale"),
+    }, follows="lr_x10"),
     Arm("decay_off", {"weight_decay_scale": 0.0}, "weight decay off", {
         "regularization_too_strong": (FIX, "without the decay nothing pulls the weights back"),
     }, needs=_has_decay),

@@ -228,7 +228,11 @@ def target(base: Run, symptom: str, steps: int) -> float | None:
     bl = b.level(steps, half)
     if not math.isfinite(bl):
         return None
-    goal = min(bl - MIN_FIX * abs(bl), level_at(b, FIX_SPEEDUP * steps, half))
+    # below where the baseline was at any point of FIX_SPEEDUP x the arm's steps: a loss that
+    # dips early and climbs back (as the baseline's may have) does not stop the arm
+    sm = b.upto(FIX_SPEEDUP * steps).smooth(half)
+    lowest = float(np.nanmin(sm)) if np.isfinite(sm).any() else bl
+    goal = min(bl - MIN_FIX * abs(bl), level_at(b, FIX_SPEEDUP * steps, half), lowest)
     return goal - band(b, steps, half, bl)
 
 

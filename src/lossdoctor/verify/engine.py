@@ -283,6 +283,9 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
                 continue
             results.append(result)
             triples = _triples(results, p.symptom.id, run)
+            follow = p.followups.get(result.arm)
+            if follow is not None and result.outcome == "improved" and not settled:
+                queue.insert(0, follow)  # the right way, not far enough: the next decade
             _emit(on_event, Event("done", arm=result.arm, steps=result.steps, planned=pa.steps, result=result))
             if not all_arms:
                 pending = {pa.arm.name for pa in queue} | {x[0].arm.name for x in running.values()}

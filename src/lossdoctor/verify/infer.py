@@ -8,10 +8,11 @@
 * a cause is **supported** by an arm that fixed the symptom and could do so if this were the
   cause (``FIX`` or ``MAY``);
 * a supported cause that is not ruled out is **confirmed** when it is the only one left; when
-  its arm is a no-op unless the cause is present (``zero_grad``); or when the log's evidence
-  puts it ahead of every other one left by :data:`TIE_MARGIN` (two changes can both remove a
-  symptom; the internals then say which factor it was). Otherwise no cause is confirmed and
-  the survivors keep their log verdicts, each with its arms' effects.
+  its arm is a no-op unless the cause is present (``zero_grad``); when its own decisive test
+  removed the symptom and the others left only fit a change that tests something else; or when
+  the log's evidence puts it ahead of every other one left by :data:`TIE_MARGIN` (two changes
+  can both remove a symptom; the internals then say which factor it was). Otherwise no cause is
+  confirmed and the survivors keep their log verdicts, each with its arms' effects.
 
 ``improved`` neither supports nor rules out (a smaller effect than the symptom going away);
 ``failed`` arms say nothing. Causes no arm bore on keep their log-based verdict.
@@ -85,6 +86,18 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
         out[certain[0]].lines.append(f"the reruns also fit {', '.join(x for x in alive if x != certain[0])}, "
                                      f"but this change does nothing unless this is the cause")
         alive = certain
+    # a cause whose own decisive test removed the symptom outranks one that only fits a change
+    # that tests something else (unless the log clearly prefers that one)
+    own = [cid for cid in alive if any(cid in BY_NAME[a].tests and BY_NAME[a].relation(cid) == FIX
+                                       for a in out[cid].support)]
+    if own and len(own) < len(alive):
+        top = max(score[cid] for cid in own)
+        dropped = [cid for cid in alive if cid not in own and score[cid] < top + TIE_MARGIN - 1e-9]
+        for cid in own:
+            if dropped:
+                out[cid].lines.append(f"the reruns also fit {', '.join(dropped)}, but its own decisive test "
+                                      f"is the change that removed the symptom")
+        alive = [cid for cid in alive if cid not in dropped]
     if len(alive) == 1:
         out[alive[0]].verdict = "confirmed"
     elif len(alive) > 1:

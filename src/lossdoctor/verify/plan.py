@@ -1,8 +1,8 @@
 """Which arms to run, in which order, for how many steps: from the baseline's diagnosis.
 
 * The symptom: the baseline's most serious one (:data:`PRIORITY`); every arm is judged on it.
-* The candidates: every cause the diagnosis has not ruled out whose typical curves include that
-  symptom (its module's ``PRODUCES``), by score.
+* The candidates: every cause the diagnosis has not ruled out whose typical curves include one
+  of the symptoms shown (its module's ``PRODUCES``), by score.
 * The arms: each candidate's own tests (:mod:`.arms`), the best-scored candidate's first, a
   decisive (``FIX``) arm before a ``MAY`` one, cheaper before dearer; an arm whose change the
   script cannot take (by the baseline's log) is left out with its reason.
@@ -56,6 +56,7 @@ class Plan:
     symptoms: list[Symptom] = field(default_factory=list)  # every symptom shown, most serious first
     arms: list[Planned] = field(default_factory=list)
     left_out: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)  # (arm, tests, why)
+    followups: dict[str, Planned] = field(default_factory=dict)  # arm -> the arm to run if it improved
     steps: int = 0
     baseline_steps: int = 0
     why_none: str = ""
@@ -72,9 +73,11 @@ def main_symptom(dx: Diagnosis) -> Symptom | None:
     return next((shown[s] for s in PRIORITY if s in shown), None)
 
 
-def candidates(dx: Diagnosis, symptom: str) -> list[Cause]:
+def candidates(dx: Diagnosis, symptoms) -> list[Cause]:
+    """The causes not ruled out that make one of ``symptoms`` (ids), best-scored first."""
     makes = produces()
-    out = [c for c in dx.causes if c.verdict != "ruled_out" and symptom in makes.get(c.id, ())]
+    shown = {symptoms} if isinstance(symptoms, str) else set(symptoms)
+    out = [c for c in dx.causes if c.verdict != "ruled_out" and shown & set(makes.get(c.id, ()))]
     return sorted(out, key=lambda c: -c.score)
 
 
@@ -109,7 +112,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     if run is None or sym is None:
         return Plan(sym, [], why_none="the baseline shows no symptom: nothing to verify" if run is not None
                     else "the baseline diagnosis has no run")
-    cands = candidates(dx, sym.id)
+    cands = candidates(dx, [s.id for s in dx.symptoms])
     n = int(steps) if steps else default_steps(run, sym)
     shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
     p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run))
@@ -123,7 +126,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
         mine = [a for a in ARMS if cause.id in a.tests]
         mine.sort(key=lambda a: (a.relation(cause.id) != FIX, a.cost))
         for arm in mine:
-            if arm.name in seen or (only is not None and arm.name not in only):
+            if arm.name in seen or (only is not None and arm.name not in only and not arm.follows):
                 continue
             seen.add(arm.name)
             tests = tuple(t for t in arm.tests if t in names)
@@ -134,7 +137,10 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
             below = None
             if tgt is not None and math.isfinite(tgt):
                 below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
-            p.arms.append(Planned(arm, tests, n, below))
+            if arm.follows:
+                p.followups[arm.follows] = Planned(arm, tests, n, below)
+            else:
+                p.arms.append(Planned(arm, tests, n, below))
     if not p.arms and not p.why_none:
         p.why_none = "no arm applies to this script"
     return p
