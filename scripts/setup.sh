@@ -43,6 +43,9 @@ fi
 step="installing lossdoctor with all extras and the test tools"
 say "installing lossdoctor -e .[all,test] (Lightning, Transformers, TensorBoard, scikit-learn, pytest...)"
 pip_ -e ".[all,test]"
+step="installing the executors of lossdoctor verify (dask, ray)"
+say "installing lossdoctor -e .[dask,ray] (the executors of lossdoctor verify beyond the local pool)"
+pip_ -e ".[dask,ray]"
 step="installing Debian's chromium for the browser tests"
 # The browser tests drive Debian's Chromium through Playwright (from the test extra): Playwright's
 # own browser download is not reachable here. Without apt (or root) they skip and say why.

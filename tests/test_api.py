@@ -8,8 +8,8 @@ import lossdoctor
 
 def test_public_api_is_exactly_this():
     assert sorted(lossdoctor.__all__) == sorted([
-        "read", "read_all", "diagnose", "diagnose_all", "watch", "Run", "Series", "Symptom", "Cause",
-        "Diagnosis", "LogError", "TrainingStopped", "LossdoctorAlert", "Alert", "__version__"])
+        "read", "read_all", "diagnose", "diagnose_all", "watch", "verify", "Run", "Series", "Symptom", "Cause",
+        "Diagnosis", "ArmResult", "LogError", "TrainingStopped", "LossdoctorAlert", "Alert", "__version__"])
     for name in lossdoctor.__all__:
         obj = getattr(lossdoctor, name)
         assert name == "__version__" or obj.__doc__, name

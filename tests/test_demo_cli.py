@@ -64,7 +64,7 @@ def test_quiz_options_are_the_four_jena_causes():
 @pytest.mark.slow
 def test_demo_plain_answers_the_quiz(tmp_path):
     out = tmp_path / "demo"
-    res = _cli("demo", "--no-live", "--out", str(out), "--width", "80", timeout=300)
+    res = _cli("demo", "--no-live", "--out", str(out), "--width", "80", timeout=900)
     assert res.returncode == 0, res.stderr
     text = res.stdout
     # the quiz table fits 80 columns: one line per option, no verdict cut or wrapped
@@ -78,6 +78,21 @@ def test_demo_plain_answers_the_quiz(tmp_path):
     for name in JENA:
         assert (out / f"{name}.jsonl").is_file()
     assert str(out) in text
+    # it ends by verifying the three plateau runs: each one's own cause confirmed by a rerun, the
+    # other two ruled out, a too-high lr ruled out by the curve alone
+    import json
+
+    for i, name in enumerate(JENA[:3]):
+        dx = json.loads((out / "verify" / name / "verification.json").read_text())
+        verdicts = {c["id"]: c["verdict"] for c in dx["causes"]}
+        plateau = [c for c, fits in QUIZ if fits]
+        assert verdicts[plateau[i]] == "confirmed", (name, verdicts)
+        assert all(verdicts[c] == "ruled_out" for c in plateau if c != plateau[i]), (name, verdicts)
+        assert verdicts["lr_too_high"] == "ruled_out"
+    after = text.split("Confirming each cause by experiment", 1)[1]
+    verdict_rows = [line.split() for line in after.splitlines() if line.startswith(("lr_too_low ", "stuck_plateau "))]
+    assert [r[1:] for r in verdict_rows] == [["ruled", "out", "confirmed", "ruled", "out"],
+                                             ["ruled", "out", "ruled", "out", "confirmed"]]
     assert (out / "report.html").is_file() and str(out / "report.html") in text  # and its path printed
     # the live alerts are shown by the demo itself, not also warned and logged on stderr
     assert "LossdoctorAlert" not in res.stderr and "lossdoctor alert" not in res.stderr

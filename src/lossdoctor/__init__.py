@@ -9,14 +9,17 @@ The public API is small::
     with lossdoctor.watch(model, optimizer, path="runs/exp1.jsonl") as mon:   # live, PyTorch
         ...
         mon.step(loss)
+
+    dx = lossdoctor.verify(["python", "train.py"])        # confirm the cause: one-change reruns
 """
 
 import logging as _logging
 
 from .collect.live import Alert, LossdoctorAlert, TrainingStopped
-from .core import Cause, Diagnosis, LogError, Run, Series, Symptom
+from .core import ArmResult, Cause, Diagnosis, LogError, Run, Series, Symptom
 from .diagnose import diagnose, diagnose_all
 from .readers import read, read_all
+from . import verify  # the package is callable: lossdoctor.verify(train_fn) (see lossdoctor.verify)
 
 __version__ = "0.1.0"
 
@@ -34,6 +37,6 @@ def watch(model, optimizer=None, path=None, **kw):
 # logging's last-resort handler.
 _logging.getLogger("lossdoctor").addHandler(_logging.NullHandler())
 
-__all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "Run", "Series", "Symptom",
-           "Cause", "Diagnosis", "LogError", "TrainingStopped", "LossdoctorAlert", "Alert",
+__all__ = ["read", "read_all", "diagnose", "diagnose_all", "watch", "verify", "Run", "Series", "Symptom",
+           "Cause", "Diagnosis", "ArmResult", "LogError", "TrainingStopped", "LossdoctorAlert", "Alert",
            "__version__"]

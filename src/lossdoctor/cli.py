@@ -357,6 +357,100 @@ def _output_folder(out) -> None:
         raise CommandError(f"{out}: cannot write into this folder (permission denied)")
 
 
+# -- verify ------------------------------------------------------------------------------------
+def _setup_verify(p: argparse.ArgumentParser) -> None:
+    p.usage = "%(prog)s [options] -- COMMAND [ARGS...]"
+    p.add_argument("script", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="the training script to rerun, unmodified (it uses lossdoctor.watch or the "
+                        "Lightning / Hugging Face callbacks), e.g. -- python train.py --lr 1e-4")
+    p.add_argument("--log", metavar="PATH", help="the baseline's log (the script already wrote it); "
+                   "without it the command runs once first")
+    p.add_argument("--steps", type=_positive, metavar="N",
+                   help="steps per arm (default: just past where the baseline's symptom showed)")
+    p.add_argument("--out", metavar="DIR", help="where every file goes (default: runs/verify/<time>)")
+    p.add_argument("--executor", choices=("local", "dask", "ray"), default="local",
+                   help="where the arms run: a local process pool (default), a dask.distributed or "
+                        "a Ray cluster at --address")
+    p.add_argument("--address", metavar="ADDR", help="the dask scheduler (tcp://host:8786) or Ray cluster")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="arms at once (default: the cores, or the cluster's workers)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds an arm may take before it is stopped (default: from the baseline's pace)")
+    p.add_argument("--all-arms", action="store_true",
+                   help="run every arm, also when the verdict is settled early")
+    p.add_argument("--arms", metavar="A[,B...]", help="run only these arms (see the arms table in the docs)")
+    p.add_argument("--json", action="store_true", help="print the verified diagnosis as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print one line")
+    p.add_argument("--html", metavar="FILE", help="also write the HTML report, the arms' curves overlaid")
+    p.add_argument("--no-live", action="store_true", help="plain progress lines instead of a live table")
+    _add_output_options(p)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    command = list(args.script)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise CommandError("give the training command after --, e.g. lossdoctor verify -- python train.py")
+    from .verify import VerifyError, verify
+    from .verify.arms import BY_NAME
+    from .verify.executors import ExecutorError
+
+    only = None
+    if args.arms:
+        only = [a.strip() for a in args.arms.split(",") if a.strip()]
+        bad = [a for a in only if a not in BY_NAME]
+        if bad:
+            raise CommandError(f"unknown arm {', '.join(bad)}; known: {', '.join(BY_NAME)}")
+    args.path = args.log or " ".join(command)  # error messages name it
+    from .report import verify as view
+
+    console = _console(args)
+    err_console = None
+    if args.json or args.quiet:
+        from rich.console import Console
+
+        err_console = Console(stderr=True, highlight=False, emoji=False, color_system=None)
+    progress = view.Progress(err_console or console, live=not args.no_live and not args.json and not args.quiet)
+    try:
+        with progress:
+            dx = verify(command, log=args.log, steps=args.steps, out=args.out, executor=args.executor,
+                        address=args.address, jobs=args.jobs, timeout=args.timeout,
+                        all_arms=args.all_arms, arms=only, on_event=progress.event)
+    except (VerifyError, ExecutorError) as exc:
+        raise CommandError(str(exc)) from None
+    code = exit_code([dx])
+    if args.html:
+        from .report.html import write_html
+
+        written = write_html(dx, args.html, verification=view.html_arms(dx))
+        sys.stderr.write(f"report written to {written}\n")
+    if args.json:
+        try:
+            _write(_to_json([dx]) + "\n")
+        except BrokenPipeError:
+            _silence_stdout()
+        return code
+    try:
+        if args.quiet:
+            view.render_quiet(dx, console)
+        else:
+            view.render(dx, console)
+    except _PipeClosed:
+        pass
+    return code
+
+
 # -- the table of subcommands ------------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "diagnose": Command("tell what a training log's loss curve shows and why",
@@ -367,6 +461,8 @@ COMMANDS: dict[str, Command] = {
                     _setup_demo, _run_demo),
     "scenarios": Command("list the built-in training scenarios, or train one and write its logs",
                          _setup_scenarios, _run_scenarios),
+    "verify": Command("confirm the cause: rerun the training script one change at a time",
+                      _setup_verify, _run_verify),
 }
 
 

@@ -116,6 +116,39 @@ class Cause:
                 "evidence": list(self.evidence), "fix": self.fix}
 
 
+OUTCOMES = ("fixed", "improved", "no_change", "worse", "failed")
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One verification rerun ("arm"): the script rerun with one change, and what it did to the
+    symptom. ``outcome`` is one of :data:`OUTCOMES` (``failed``: the rerun itself did not run);
+    ``tests`` the causes the change bears on; ``log`` the arm's own monitor log; ``curve`` its
+    loss (for plots, not in the JSON)."""
+
+    arm: str
+    tests: tuple[str, ...]
+    change: Mapping[str, Any]
+    steps: int
+    outcome: str
+    effect: str
+    log: str | None = None
+    title: str = ""
+    applied: tuple[str, ...] = ()
+    seconds: float | None = None
+    curve: Series | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"arm": self.arm, "tests": list(self.tests), "change": dict(self.change),
+                             "steps": int(self.steps), "outcome": self.outcome, "effect": self.effect,
+                             "log": self.log}
+        if self.applied:
+            d["applied"] = list(self.applied)
+        if self.seconds is not None:
+            d["seconds"] = round(float(self.seconds), 2)
+        return d
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """What a run shows and why. ``healthy`` is ``True``, ``False`` (symptoms found) or ``None``
@@ -130,6 +163,7 @@ class Diagnosis:
     warnings: tuple[str, ...] = ()
     run: Run | None = field(default=None, repr=False, compare=False)
     inconclusive: str | None = None
+    verification: tuple[ArmResult, ...] = ()  # reruns by `lossdoctor verify`, when there were any
 
     @property
     def likely(self) -> tuple[Cause, ...]:
@@ -160,6 +194,7 @@ class Diagnosis:
             "causes": [c.to_dict() for c in self.causes],
             "missing_evidence": list(self.missing),
             "warnings": list(self.warnings),
+            **({"verification": [a.to_dict() for a in self.verification]} if self.verification else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

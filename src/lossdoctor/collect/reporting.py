@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from . import intervene
 from .monitor import Monitor, _report
 
 
@@ -32,11 +33,14 @@ class ReportingMonitor(Monitor):
             write_report(self.path, self.report)
 
 
-def monitor(*args, report: str | os.PathLike | None = None, **kwargs) -> Monitor:
-    """A Monitor, one that writes its report on close when ``report`` is given."""
+def monitor(model, optimizer=None, path=None, *args, report: str | os.PathLike | None = None,
+            **kwargs) -> Monitor:
+    """A Monitor, one that writes its report on close when ``report`` is given. Under
+    ``lossdoctor verify`` the arm's change is applied first (:mod:`.intervene`)."""
+    path, report = intervene.start(model, optimizer, path, report, kwargs.get("scheduler"))
     if report is None:
-        return Monitor(*args, **kwargs)
-    return ReportingMonitor(*args, report=report, **kwargs)
+        return intervene.attach(Monitor(model, optimizer, path, *args, **kwargs))
+    return ReportingMonitor(model, optimizer, path, *args, report=report, **kwargs)
 
 
 def write_report(log: str | os.PathLike, report: str | os.PathLike) -> None:

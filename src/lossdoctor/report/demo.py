@@ -57,6 +57,7 @@ class DemoRun:
     seconds: float = 0.0
     diagnosis: Any = None
     curve_only: Any = None  # the diagnosis of the loss and val_loss series alone
+    verified: Any = None  # the diagnosis after `lossdoctor verify`'s reruns (plateau runs)
 
 
 def missing_requirements() -> str | None:
@@ -362,10 +363,19 @@ def run_demo(out: Path, console, live: bool, seed: int = 0) -> list[DemoRun]:
     runs = train_all(out, console, live, seed)
     diagnose_all(runs)
     render(runs, console, out)
+    from .demo_verify import verify_runs
+
+    verify_runs(runs, out, console, seed)
     from .html import write_html
 
+    from .verify import html_arms
+
+    arms = {}
+    for r in runs:
+        if r.verified is not None:
+            arms.update({r.diagnosis.source: html_arms(r.verified)[r.verified.source]})
     report = write_html([r.diagnosis for r in runs], out / "report.html",
-                        title="lossdoctor: Jena's case, four runs")
+                        title="lossdoctor: Jena's case, four runs", verification=arms)
     console.print(f"HTML report of the four runs: {report}", markup=False)
     return runs
 

@@ -1,0 +1,234 @@
+"""The arms: one-factor reruns and what each one's outcome says about each cause. One table.
+
+Each :class:`Arm` changes one thing (its ``change`` is applied in the child process by the
+monitor, :mod:`lossdoctor.verify.changes`) and says, for every cause it bears on, how the
+cause would answer it:
+
+``FIX``
+    if this is the cause, the change removes the symptom: the arm fixing it supports the cause,
+    and the arm *not* fixing it rules the cause out ("an arm that should have helped and did
+    not").
+``MAY``
+    if this is the cause, the change may remove the symptom (or may not): a fix supports the
+    cause, no fix says nothing.
+anything else (``NONE``)
+    if this were the cause, this change would not remove the symptom: the arm fixing it rules
+    the cause out.
+
+Each relation carries its reason; :mod:`lossdoctor.verify.infer` turns the outcomes into
+verdicts. ``cost`` orders arms that bear on the same cause (cheapest decisive first); ``needs``
+is a check on the baseline's log: an arm whose change the script cannot take (no weight decay to
+cut, no Dropout module) is left out before anything runs, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..core import Run
+
+FIX = "fix"
+MAY = "may"
+NONE = "none"
+
+
+def _hp(run: Run, key: str) -> Any:
+    return run.hparams.get(key)
+
+
+def _num(x: Any) -> float | None:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _has_decay(run: Run) -> str | None:
+    wd = _num(_hp(run, "weight_decay"))
+    return "the optimizer has no weight decay" if wd is not None and wd <= 0 else None
+
+
+def _has_dropout(run: Run) -> str | None:
+    p = _num(_hp(run, "dropout"))
+    return "the model has no dropout" if p is not None and p <= 0 else None
+
+
+def _lr_varies(run: Run) -> str | None:
+    lr = run.get("lr")
+    sched = str(_hp(run, "scheduler") or "").lower()
+    if lr is not None and len(lr) >= 2:
+        v = lr.finite().values
+        if v.size >= 2 and float(v.max()) > 0 and float(v.min()) >= 0.999 * float(v.max()):
+            return "the lr was constant: there is no schedule to switch off"
+        return None
+    if sched in ("", "none", "constant"):
+        return "no LR schedule was logged"
+    return None
+
+
+def _plain_sgd(run: Run) -> str | None:
+    opt = str(_hp(run, "optimizer") or "").lower()
+    mom = _num(_hp(run, "momentum"))
+    if opt and opt != "sgd":
+        return f"the optimizer is {_hp(run, 'optimizer')}, not plain SGD"
+    if mom is not None and mom > 0:
+        return "SGD already uses momentum"
+    return None
+
+
+def _activations(run: Run) -> set[str]:
+    model = run.meta.get("model") if isinstance(run.meta.get("model"), Mapping) else {}
+    names = {str(a.get("type", "")).lower() for a in model.get("activations", []) or [] if isinstance(a, Mapping)}
+    act = _hp(run, "activation")
+    if isinstance(act, str):
+        names |= {a.strip().lower() for a in act.split(",")}
+    return names
+
+
+def _has_saturating(run: Run) -> str | None:
+    acts = _activations(run)
+    if acts and not any(a in ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid") for a in acts):
+        return f"the network has no tanh or sigmoid units ({', '.join(sorted(acts))})"
+    return None
+
+
+def _no_decay_yet(run: Run) -> str | None:
+    wd = _num(_hp(run, "weight_decay"))
+    return "the optimizer already has weight decay" if wd is not None and wd >= 1e-3 else None
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    change: Mapping[str, Any]
+    title: str
+    relations: Mapping[str, tuple[str, str]]  # cause -> (FIX or MAY, why)
+    cost: float = 1.0
+    needs: Callable[[Run], str | None] | None = field(default=None, compare=False)
+    #: the causes this arm is the test of (the first relations unless given): it runs when one
+    #: of them is still a candidate; the others only read its outcome.
+    own: tuple[str, ...] = ()
+    #: the change is a no-op unless its cause is present: the symptom going away is a fix even
+    #: when the loss level has not followed yet (see compare.compare)
+    exact: bool = False
+    #: a follow-up: run only when the arm named here came out ``improved`` (a step that went the
+    #: right way but not far enough: the lr was off by more than 10x)
+    follows: str = ""
+
+    def relation(self, cause: str) -> str:
+        return self.relations.get(cause, (NONE, ""))[0]
+
+    def why(self, cause: str) -> str:
+        return self.relations.get(cause, (NONE, ""))[1]
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        return self.own or tuple(self.relations)[:1]
+
+    def left_out(self, run: Run) -> str | None:
+        """Why this script cannot take the change (from the baseline's log), or None."""
+        return self.needs(run) if self.needs is not None else None
+
+
+ARMS: tuple[Arm, ...] = (
+    Arm("zero_grad", {"zero_grad": True}, "zero_grad after every step", {
+        "missing_zero_grad": (FIX, "clearing the gradients is the fix itself; for a loop that "
+                                   "already clears them the change is a no-op"),
+    }, cost=0.5, exact=True),
+    Arm("lr_div10", {"lr_scale": 0.1}, "lr / 10", {
+        "lr_too_high": (FIX, "a tenth of the lr no longer overshoots"),
+        "exploding_gradients": (MAY, "smaller steps slow the growth of the weights that feeds the gradient"),
+        "missing_zero_grad": (MAY, "the piled-up gradient moves the weights a tenth as far"),
+        "data_problem": (MAY, "smaller steps tame the large gradients of unscaled inputs"),
+        "bad_initialization": (MAY, "smaller steps can keep a badly scaled net from blowing up"),
+        "regularization_too_strong": (MAY, "a decay applied with a large lr can overshoot as well"),
+    }),
+    Arm("lr_div100", {"lr_scale": 0.01}, "lr / 100", {
+        "lr_too_high": (FIX, "a hundredth of the lr: a tenth was not enough"),
+        "exploding_gradients": (MAY, "smaller steps slow the growth of the weights that feeds the gradient"),
+        "missing_zero_grad": (MAY, "the piled-up gradient moves the weights a tenth as far"),
+        "data_problem": (MAY, "smaller steps tame the large gradients of unscaled inputs"),
+        "bad_initialization": (MAY, "smaller steps can keep a badly scaled net from blowing up"),
+        "regularization_too_strong": (MAY, "a decay applied with a large lr can overshoot as well"),
+    }, follows="lr_div10"),
+    Arm("lr_x10", {"lr_scale": 10.0}, "lr x 10", {
+        "lr_too_low": (FIX, "ten times the lr moves the weights ten times as far"),
+        "stuck_plateau": (MAY, "larger steps leave a saddle sooner"),
+        "lr_schedule": (MAY, "a warm-up reaches a working lr ten times sooner"),
+        "vanishing_gradients": (MAY, "the starved early layers move ten times as far"),
+        "loss_misuse": (MAY, "a larger lr makes up for a squashed gradient"),
+        "bad_initialization": (MAY, "larger steps undo a bad scale sooner"),
+        "dead_relu": (MAY, "the units still alive learn faster"),
+        "data_problem": (MAY, "larger steps can make up for inputs on a small scale"),
+    }),
+    Arm("lr_x100", {"lr_scale": 100.0}, "lr x 100", {
+        "lr_too_low": (FIX, "a hundred times the lr: a tenth was not enough"),
+        "stuck_plateau": (MAY, "larger steps leave a saddle sooner"),
+        "lr_schedule": (MAY, "a warm-up reaches a working lr ten times sooner"),
+        "vanishing_gradients": (MAY, "the starved early layers move ten times as far"),
+        "loss_misuse": (MAY, "a larger lr makes up for a squashed gradient"),
+        "bad_initialization": (MAY, "larger steps undo a bad scale sooner"),
+        "dead_relu": (MAY, "the units still alive learn faster"),
+        "data_problem": (MAY, "larger steps can make up for inputs on a small scale"),
+    }, follows="lr_x10"),
+    Arm("decay_off", {"weight_decay_scale": 0.0}, "weight decay off", {
+        "regularization_too_strong": (FIX, "without the decay nothing pulls the weights back"),
+    }, needs=_has_decay),
+    Arm("dropout_off", {"dropout": 0.0}, "dropout off", {
+        "regularization_too_strong": (FIX, "without dropout the net uses all its units"),
+    }, needs=_has_dropout),
+    Arm("reinit", {"reinit": "default"}, "re-init (PyTorch default)", {
+        "bad_initialization": (FIX, "the default scale removes what a wrong scale did"),
+        "stuck_plateau": (FIX, "a saddle that comes from the init is left at the standard scale"),
+        "dead_relu": (MAY, "fresh biases revive units that were dead from the start"),
+        "vanishing_gradients": (MAY, "a fresh scale can let the gradient through"),
+        "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
+    }, cost=1.1, own=("bad_initialization", "stuck_plateau")),
+    Arm("clip", {"clip": 1.0}, "clip grad norm at 1", {
+        "exploding_gradients": (FIX, "clipping bounds every step whatever the gradient does"),
+        "lr_too_high": (MAY, "bounded steps overshoot less"),
+        "missing_zero_grad": (MAY, "the piled-up gradient is bounded"),
+        "bad_initialization": (MAY, "bounded steps survive a badly scaled start"),
+        "data_problem": (MAY, "bounded steps tame the gradients of unscaled inputs"),
+    }),
+    Arm("constant_lr", {"constant_lr": True}, "constant lr (no schedule)", {
+        "lr_schedule": (FIX, "without the schedule the base lr sets the pace from the start"),
+        "lr_too_low": (MAY, "a decayed lr is low; held at its peak it is not"),
+        "stuck_plateau": (MAY, "the full lr from the first step leaves a saddle sooner"),
+    }, needs=_lr_varies),
+    Arm("momentum", {"momentum": 0.9}, "momentum 0.9", {
+        "stuck_plateau": (MAY, "momentum carries the weights across a flat region"),
+        "lr_too_low": (MAY, "momentum multiplies the effective step about ten times"),
+    }, cost=1.2, needs=_plain_sgd),
+    Arm("bias_zero", {"reinit": "bias"}, "biases set to 0", {
+        "dead_relu": (FIX, "units held below zero by their bias come back (units killed by large "
+                           "steps later are the lr's doing: lr_too_high)"),
+        "bad_initialization": (MAY, "a bad bias init is undone"),
+    }, cost=0.9),
+    Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU", {
+        "vanishing_gradients": (MAY, "ReLU passes the gradient back unsquashed"),
+        "data_problem": (MAY, "units driven into saturation by large inputs come back"),
+        "bad_initialization": (MAY, "units saturated by a large init come back"),
+    }, cost=1.2, needs=_has_saturating),
+    Arm("standardize", {"standardize": True}, "standardise inputs", {
+        "data_problem": (MAY, "inputs on wildly different scales are put on one"),
+    }),
+    Arm("logits", {"logits": True}, "logits into the loss", {
+        "loss_misuse": (FIX, "the loss gets the logits it expects"),
+    }, cost=0.8),
+    Arm("decay_on", {"weight_decay": 0.01}, "weight decay 0.01", {
+        "insufficient_regularization": (MAY, "decay holds back the weights that memorise"),
+    }, needs=_no_decay_yet),
+)
+
+BY_NAME: dict[str, Arm] = {a.name: a for a in ARMS}
+
+
+def arms_for(cause: str) -> list[Arm]:
+    """The arms that test ``cause``: decisive (FIX) ones first, then by cost."""
+    arms = [a for a in ARMS if cause in a.tests]
+    return sorted(arms, key=lambda a: (a.relation(cause) != FIX, a.cost))
+
+
+__all__ = ["Arm", "ARMS", "BY_NAME", "FIX", "MAY", "NONE", "arms_for"]

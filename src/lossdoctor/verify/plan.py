@@ -1,0 +1,149 @@
+"""Which arms to run, in which order, for how many steps: from the baseline's diagnosis.
+
+* The symptom: the baseline's most serious one (:data:`PRIORITY`); every arm is judged on it.
+* The candidates: every cause the diagnosis has not ruled out whose typical curves include one
+  of the symptoms shown (its module's ``PRODUCES``), by score.
+* The arms: each candidate's own tests (:mod:`.arms`), the best-scored candidate's first, a
+  decisive (``FIX``) arm before a ``MAY`` one, cheaper before dearer; an arm whose change the
+  script cannot take (by the baseline's log) is left out with its reason.
+* The budget: ``steps`` (``--steps``) or :func:`default_steps`, just past where the baseline's
+  symptom showed itself; an arm of a *too slow* symptom also stops as soon as its loss is under
+  the level that counts as fixed (:func:`lossdoctor.verify.compare.target`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..core import Cause, Diagnosis, Run, Symptom
+from . import compare as C
+from .arms import ARMS, FIX, Arm
+
+#: The most serious symptom first (the one the verification is about).
+PRIORITY = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
+            "slow_convergence", "overfitting", "generalization_delay")
+#: Fewest steps an arm runs (a shorter one shows nothing but noise).
+MIN_STEPS = 30
+#: Share of the run an arm takes for shapes visible from early on (a stalled or swinging loss).
+EARLY_SHARE = {"stagnation": 0.25, "oscillation": 0.25, "spikes": 0.3, "slow_convergence": 0.3}
+#: A plateau has shown itself when it has lasted this share of its length: a fixed run has left
+#: it long before (the seed's runs: a fixed arm drops within 10-20% of the baseline's plateau).
+PLATEAU_SHARE = 0.35
+#: A blow-up is judged over this many times the baseline's blow-up step (plus a margin).
+BLOWUP_SPAN = 2.0
+BLOWUP_MARGIN = 20
+#: Overfitting: the arm runs past the baseline's validation minimum by this share of what is left.
+OVERFIT_PAST = 0.5
+#: Levels stop an arm early only after this share of its steps (a first stretch of noise), and
+#: over a window of STOP_WINDOW of them.
+STOP_AFTER = 0.15
+STOP_WINDOW = 0.1
+
+
+@dataclass(frozen=True)
+class Planned:
+    arm: Arm
+    tests: tuple[str, ...]
+    steps: int
+    stop_below: tuple[float, int, int] | None = None
+
+
+@dataclass
+class Plan:
+    symptom: Symptom | None
+    candidates: list[Cause]
+    symptoms: list[Symptom] = field(default_factory=list)  # every symptom shown, most serious first
+    arms: list[Planned] = field(default_factory=list)
+    left_out: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)  # (arm, tests, why)
+    followups: dict[str, Planned] = field(default_factory=dict)  # arm -> the arm to run if it improved
+    steps: int = 0
+    baseline_steps: int = 0
+    why_none: str = ""
+
+
+def produces() -> dict[str, tuple[str, ...]]:
+    from ..diagnose.rules import RULES
+
+    return {m.ID: tuple(getattr(m, "PRODUCES", {}) or ()) for m in RULES}
+
+
+def main_symptom(dx: Diagnosis) -> Symptom | None:
+    shown = {s.id: s for s in dx.symptoms}
+    return next((shown[s] for s in PRIORITY if s in shown), None)
+
+
+def candidates(dx: Diagnosis, symptoms) -> list[Cause]:
+    """The causes not ruled out that make one of ``symptoms`` (ids), best-scored first."""
+    makes = produces()
+    shown = {symptoms} if isinstance(symptoms, str) else set(symptoms)
+    out = [c for c in dx.causes if c.verdict != "ruled_out" and shown & set(makes.get(c.id, ()))]
+    return sorted(out, key=lambda c: -c.score)
+
+
+def run_steps(run: Run) -> int:
+    loss = run.loss
+    return int(loss.steps[-1]) + 1 if loss is not None and len(loss) else 0
+
+
+def default_steps(run: Run, symptom: Symptom) -> int:
+    """Just past where the baseline's symptom showed itself (see the module docstring)."""
+    total = max(run_steps(run), 1)
+    sid = symptom.id
+    if sid in C.BLOWUP:
+        c = C.Curve.of(run)
+        at = C.blowup_step(c, C.window(c, c.last)) if c is not None else None
+        at = at if at is not None else float(symptom.start)
+        n = BLOWUP_SPAN * at + BLOWUP_MARGIN
+    elif sid == "plateau_then_drop":
+        n = PLATEAU_SHARE * max(float(symptom.end), 1.0)
+    elif sid == "overfitting":
+        lo = float(symptom.start)
+        n = lo + OVERFIT_PAST * max(total - lo, 0)
+    else:
+        n = EARLY_SHARE.get(sid, 0.3) * total
+    return int(max(MIN_STEPS, math.ceil(n)))
+
+
+def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None = None) -> Plan:
+    """The arms for one baseline diagnosis. ``only`` restricts them to these arm names."""
+    run = dx.run
+    sym = main_symptom(dx)
+    if run is None or sym is None:
+        return Plan(sym, [], why_none="the baseline shows no symptom: nothing to verify" if run is not None
+                    else "the baseline diagnosis has no run")
+    cands = candidates(dx, [s.id for s in dx.symptoms])
+    n = int(steps) if steps else default_steps(run, sym)
+    shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
+    p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run))
+    if not cands:
+        p.why_none = f"no cause that makes {sym.id} is left to test"
+        return p
+    tgt = C.target(run, sym.id, n)
+    seen: set[str] = set()
+    names = {c.id for c in cands}
+    for cause in cands:
+        mine = [a for a in ARMS if cause.id in a.tests]
+        mine.sort(key=lambda a: (a.relation(cause.id) != FIX, a.cost))
+        for arm in mine:
+            if arm.name in seen or (only is not None and arm.name not in only and not arm.follows):
+                continue
+            seen.add(arm.name)
+            tests = tuple(t for t in arm.tests if t in names)
+            why = arm.left_out(run)
+            if why:
+                p.left_out.append((arm.name, tests, why))
+                continue
+            below = None
+            if tgt is not None and math.isfinite(tgt):
+                below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
+            if arm.follows:
+                p.followups[arm.follows] = Planned(arm, tests, n, below)
+            else:
+                p.arms.append(Planned(arm, tests, n, below))
+    if not p.arms and not p.why_none:
+        p.why_none = "no arm applies to this script"
+    return p
+
+
+__all__ = ["Plan", "Planned", "plan", "main_symptom", "candidates", "default_steps", "PRIORITY"]

@@ -1,0 +1,122 @@
+"""The comparison of an arm with its baseline, and the verdicts the outcomes give, on synthetic
+curves with a known answer (positive, negative and a noisy near miss each)."""
+
+import numpy as np
+import pytest
+from curves import flat, make_run, noisy, plateau_drop
+
+from lossdoctor.core import Cause
+from lossdoctor.verify import compare as C
+from lossdoctor.verify.infer import decided, infer
+
+
+def _arm(values):
+    return make_run(values)
+
+
+# -- too slow -------------------------------------------------------------------------------------
+def test_a_plateau_left_early_is_fixed():
+    base = make_run(noisy(plateau_drop(1500, 1.39, 0.3, 0.7), 0.02))
+    arm = _arm(noisy(plateau_drop(500, 1.39, 0.3, 0.2), 0.02, seed=1))
+    o = C.compare(base, arm, "plateau_then_drop", 500)
+    assert o.outcome == "fixed", o.effect
+
+
+def test_the_same_plateau_is_no_change():
+    base = make_run(noisy(plateau_drop(1500, 1.39, 0.3, 0.7), 0.02))
+    arm = _arm(noisy(flat(500, 1.39), 0.02, seed=2))
+    assert C.compare(base, arm, "plateau_then_drop", 500).outcome == "no_change"
+
+
+def test_a_dip_within_the_noise_is_no_change():
+    base = make_run(noisy(flat(1000, 2.3), 0.08))
+    arm = _arm(noisy(flat(250, 2.3 * 0.98), 0.08, seed=3))  # 2% lower: inside the band
+    assert C.compare(base, arm, "stagnation", 250).outcome == "no_change"
+
+
+def test_a_small_real_gain_is_improved_not_fixed():
+    base = make_run(noisy(flat(1000, 2.3), 0.01))
+    arm = _arm(noisy(flat(250, 2.3 * 0.96), 0.01, seed=4))  # beyond the noise, under 5%
+    assert C.compare(base, arm, "stagnation", 250).outcome == "improved"
+
+
+def test_the_target_stops_a_fixed_arm_below_the_baseline():
+    base = make_run(noisy(flat(1000, 2.3), 0.02))
+    t = C.target(base, "stagnation", 250)
+    assert t is not None and t < 2.3 * 0.95
+    assert C.target(base, "oscillation", 250) is None
+
+
+# -- blow-ups -------------------------------------------------------------------------------------
+def _blow(n, at):
+    y = np.full(n, 1.0)
+    y[at:] = np.exp(np.arange(n - at) / 5.0)
+    y[min(n - 1, at + 40):] = np.nan
+    return y
+
+
+def test_no_blow_up_is_fixed_and_a_later_one_improved():
+    base = make_run(_blow(200, 50))
+    assert C.compare(base, _arm(np.full(120, 0.9)), "nan_inf", 120).outcome == "fixed"
+    assert C.compare(base, _arm(_blow(160, 110)), "nan_inf", 160).outcome == "improved"
+    assert C.compare(base, _arm(_blow(120, 50)), "nan_inf", 120).outcome == "no_change"
+
+
+def test_a_swing_that_comes_back_is_no_blow_up():
+    y = noisy(np.full(300, 1.0), 0.05)
+    y[100:110] = 3.0  # a burst, then back
+    assert C.blowup_step(C.Curve(np.arange(300.0), y), 5) is None
+
+
+# -- unsteady -----------------------------------------------------------------------------------
+def test_calmer_and_lower_is_fixed_but_only_calmer_is_not():
+    rng = np.random.default_rng(0)
+    base = make_run(1.5 + 0.6 * np.abs(rng.standard_normal(1000)))
+    calm_low = _arm(0.4 + 0.05 * np.abs(rng.standard_normal(250)))
+    calm_same = _arm(1.95 + 0.05 * rng.standard_normal(250))
+    assert C.compare(base, calm_low, "oscillation", 250).outcome == "fixed"
+    assert C.compare(base, calm_same, "oscillation", 250).outcome != "fixed"
+
+
+# -- the verdicts -------------------------------------------------------------------------------
+def _causes(**scores):
+    return [Cause(k, "likely" if v >= 0.8 else "possible" if v >= 0.3 else "unlikely", v) for k, v in scores.items()]
+
+
+def test_jenas_lr_low_run():
+    causes = _causes(lr_too_low=0.9, stuck_plateau=0.1, regularization_too_strong=0.1)
+    found = infer(causes, [("lr_x10", "fixed", "e"), ("reinit", "no_change", "e")])
+    assert found["lr_too_low"].verdict == "confirmed"
+    assert found["stuck_plateau"].verdict == "ruled_out"  # its own decisive arm did nothing
+    assert found["regularization_too_strong"].verdict == "ruled_out"  # lr x10 cannot cure decay
+    assert decided(causes, found)
+
+
+def test_jenas_local_minimum_run():
+    causes = _causes(stuck_plateau=1.0, lr_too_low=0.3, regularization_too_strong=0.1)
+    found = infer(causes, [("reinit", "fixed", "e"), ("lr_x10", "fixed", "e")])
+    assert found["stuck_plateau"].verdict == "confirmed"
+    assert found["lr_too_low"].verdict == "ruled_out"  # a fresh init cannot cure a low lr
+
+
+def test_two_changes_that_both_fix_and_close_scores_confirm_nothing():
+    causes = _causes(lr_too_high=0.6, exploding_gradients=0.5)
+    found = infer(causes, [("lr_div10", "fixed", "e"), ("clip", "fixed", "e")])
+    assert not any(f.verdict == "confirmed" for f in found.values())
+    causes = _causes(lr_too_high=0.95, exploding_gradients=0.4)
+    found = infer(causes, [("lr_div10", "fixed", "e"), ("clip", "fixed", "e")])
+    assert found["lr_too_high"].verdict == "confirmed"  # the log breaks the tie
+
+
+def test_improved_and_failed_arms_decide_nothing():
+    causes = _causes(lr_too_low=0.9)
+    for outcome in ("improved", "failed"):
+        found = infer(causes, [("lr_x10", outcome, "e")])
+        assert found["lr_too_low"].verdict is None
+    assert not decided(causes, infer(causes, [("lr_x10", "improved", "e")]))
+
+
+@pytest.mark.parametrize("outcome", ["no_change", "worse"])
+def test_a_decisive_arm_that_did_not_help_rules_its_cause_out(outcome):
+    causes = _causes(missing_zero_grad=0.9)
+    assert infer(causes, [("zero_grad", outcome, "e")])["missing_zero_grad"].verdict == "ruled_out"
