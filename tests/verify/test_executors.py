@@ -13,7 +13,7 @@ import lossdoctor  # noqa: E402
 
 HERE = Path(__file__).parent
 SCRIPT = str(HERE / "tiny_train.py")
-ARMS = ["lr_x10", "reinit", "zero_grad"]
+ARMS = ["lr_x10", "reinit", "bias_zero"]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
