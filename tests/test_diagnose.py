@@ -27,6 +27,19 @@ def likely(dx):
     return sorted(c.id for c in dx.causes if c.verdict == "likely")
 
 
+#: What the live monitor logs beside the loss (two internal series make a log of the
+#: "internals" regime, whose ``likely`` threshold is the one fitted on monitor logs).
+MONITORED = {"weight_norm": np.full(N, 10.0), "dead_frac": np.full(N, 0.02)}
+
+
+def monitored(**extra):
+    return {k: (T, v) for k, v in {**MONITORED, **extra}.items()}
+
+
+def kept(dx):
+    return [c.id for c in dx.causes if c.verdict in ("likely", "possible")]
+
+
 def ptd_run(**extra):
     hp = extra.pop("hparams", {})
     return make_run(noisy(plateau_drop(N), 0.05), extra={k: (T, v) for k, v in extra.items()}, hparams=hp)
@@ -98,7 +111,9 @@ def test_bad_initialization_from_loss_at_step_zero():
     y = noisy(flat(N, 2.3), 0.02)
     y[:50] = np.linspace(25.0, 2.3, 50)
     dx = lossdoctor.diagnose(make_run(y, hparams={"num_classes": 10}))
-    assert dx.cause("bad_initialization").verdict == "likely"
+    # a loss-only log: the first loss alone ranks the cause first; committing to it takes more
+    # (on the corpus's loss-only logs one rule is not 95% precise)
+    assert dx.causes[0].id == "bad_initialization" and dx.causes[0].verdict in ("likely", "possible")
     assert any("ln(10)" in e for e in dx.cause("bad_initialization").evidence)
 
 
@@ -124,8 +139,11 @@ def test_exploding_gradients_from_gradient_bursts():
     y[[700, 1400]] = 3.0
     g = np.ones(N)
     g[[700, 1400]] = 1e4
-    dx = lossdoctor.diagnose(make_run(y, extra={"grad_norm": (T, g)}))
-    assert "exploding_gradients" in likely(dx)
+    dx = lossdoctor.diagnose(make_run(y, extra=monitored(grad_norm=g, update_ratio=np.full(N, 1e-3))))
+    # the mechanism is kept with its evidence; the root cause behind the bursts (an lr too high,
+    # an init, bad batches) is what the corpus labels, so the bursts alone do not commit
+    assert "exploding_gradients" in kept(dx)
+    assert any("peaked" in e for e in dx.cause("exploding_gradients").evidence)
 
 
 def test_loss_misuse_from_the_double_softmax_floor():
@@ -141,7 +159,10 @@ def test_loss_misuse_from_the_double_softmax_floor():
 
 def test_overfitting_blames_memorisation():
     val = np.concatenate([np.linspace(2.0, 0.7, 10), np.linspace(0.72, 1.1, 10)])
-    dx = lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), val=val, hparams={"weight_decay": 0.0}))
+    run = make_run(noisy(healthy(), 0.05), val=val, hparams={"weight_decay": 0.0})
+    assert lossdoctor.diagnose(run).causes[0].id == "insufficient_regularization"  # loss-only: ranked first
+    dx = lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), val=val, hparams={"weight_decay": 0.0},
+                                      extra=monitored(update_ratio=np.full(N, 1e-3))))
     assert "insufficient_regularization" in likely(dx)
 
 
@@ -151,14 +172,14 @@ def test_dead_relu_from_dead_share():
 
 
 def test_lr_too_high_from_oversized_updates():
-    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={"update_ratio": (T, np.full(N, 5e-2))},
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra=monitored(update_ratio=np.full(N, 5e-2)),
                                       hparams={"optimizer": "SGD", "lr": 5.0}))
-    assert likely(dx)[0] == "lr_too_high"
+    assert likely(dx) == ["lr_too_high"] and dx.causes[0].id == "lr_too_high"
 
 
 def test_data_problem_when_weights_move_but_loss_stays_at_chance():
     dx = lossdoctor.diagnose(make_run(noisy(flat(N, np.log(10)), 0.02), hparams={"num_classes": 10},
-                                      extra={"update_ratio": (T, np.full(N, 2e-3))}))
+                                      extra=monitored(update_ratio=np.full(N, 2e-3))))
     assert "data_problem" in likely(dx)
 
 

@@ -8,13 +8,17 @@ choose its verdict thresholds there. The held-out split is never read.
 The model (see ``lossdoctor.diagnose.model``): for a faulty run in one log format, each cause
 not ruled out has a utility, ``bias + weights of its fired rules + weights of the symptoms
 shown``, and the causes share ``softmax(utility)``. It is a conditional logit, fitted by
-L-BFGS on the log-likelihood of the labelled cause with an L2 penalty whose strength is picked
+L-BFGS on the log-likelihood of the labelled cause with an L2 penalty that pulls each rule's
+weight towards its hand-set weight (times ``HAND_TO_LOGIT``; shapes, symptoms and the bias
+towards 0, harder), so that a rule the corpus rarely sees keeps the reading a person gave it and
+a rule the corpus contradicts moves. The penalty's strength is picked
 by cross-validation over groups of (data source, model family) inside the tuning split, so that
 the penalty too is chosen on families the fold did not see. Each run counts once per format;
 monitor logs count :data:`MONITOR_WEIGHT` times.
 
 Thresholds: ``likely`` is the lowest probability at which ``likely`` is right at least
-:data:`LIKELY_PRECISION` of the time on the tuning split; ``possible`` the highest at which the
+:data:`LIKELY_PRECISION` of the time on the tuning split, one for logs with internals and one for
+loss-only logs (``lossdoctor.diagnose.model.regime``); ``possible`` the highest at which the
 true cause keeps ``possible`` or better in :data:`KEEP_RECALL` of the tuning runs.
 """
 
@@ -35,13 +39,14 @@ sys.path.insert(0, str(HERE))
 
 from corpus_eval import read_runs, FORMATS, MONITOR  # noqa: E402
 from corpus.generate import DEFAULT_OUT, load_manifest  # noqa: E402
+from lossdoctor.diagnose.model import HAND_TO_LOGIT  # noqa: E402  (a rule's prior weight)
 
 MONITOR_WEIGHT = 2.0
 LIKELY_PRECISION = 0.95
 KEEP_RECALL = 0.985
-LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 MIN_COUNT = 3  # a feature seen in fewer samples than this gets no weight of its own
 STAT_PENALTY = 5.0  # the L2 penalty of shape and symptom features, relative to rules
+LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 
 def samples(entries, runs, formats):
@@ -73,7 +78,9 @@ def samples(entries, runs, formats):
                         "group": f"{r['data']}/{r['model']['family']}", "id": e["id"], "fmt": fmt,
                         "fits": {c: (not a.symptoms or any(s.id in _produces(c) for s in a.symptoms))
                                  for c in feats},
-                        "own": {c: any(w > 0 for w in a.findings[c].keys.values()) for c in feats}})
+                        "own": {c: any(w > 0 for w in a.findings[c].keys.values()) for c in feats},
+                        "hand": {c: dict(a.findings[c].keys) for c in feats},
+                        "regime": model.regime(run)})
     return out
 
 
@@ -104,11 +111,21 @@ class Model:
         # statistical features (the symptoms shown, the shape facts) are shrunk harder than the
         # rules: a rule reads the run's mechanics, a shape's weight is a corpus frequency
         self.penalty = np.ones(o)
+        # a rule's weight is shrunk towards its hand-set weight (in logit units), not towards 0:
+        # what the corpus says little about keeps the reading a person gave it
+        hand = {c: collections.defaultdict(list) for c in self.causes}
+        for s in data:
+            for c, keys in s.get("hand", {}).items():
+                for k, v in keys.items():
+                    hand[c][k].append(v)
+        self.prior = np.zeros(o)
         for c in self.causes:
             a, _ = self.offsets[c]
             for t, k in enumerate(vocab[c]):
                 if k.startswith(("shape:", "sym:")):
                     self.penalty[a + t] = STAT_PENALTY
+                elif k.startswith("rule:") and hand[c].get(k[5:]):
+                    self.prior[a + t] = HAND_TO_LOGIT * float(np.median(hand[c][k[5:]]))
         n, C = len(data), len(self.causes)
         self.X = {c: np.zeros((n, len(vocab[c]))) for c in self.causes}
         self.avail = np.zeros((n, C), bool)
@@ -155,12 +172,13 @@ class Model:
             grad[a:b] = self.X[c].T @ G[:, j]
         W = max(w.sum(), 1.0)
         pen = self.penalty
-        return ll / W + lam * np.sum(pen * theta ** 2), grad / W + 2 * lam * pen * theta
+        d = theta - self.prior
+        return ll / W + lam * np.sum(pen * d ** 2), grad / W + 2 * lam * pen * d
 
     def fit(self, lam, rows=None):
         from scipy.optimize import minimize
 
-        res = minimize(self.loss_grad, np.zeros(self.n_params), args=(lam, rows), jac=True,
+        res = minimize(self.loss_grad, self.prior.copy(), args=(lam, rows), jac=True,
                        method="L-BFGS-B", options={"maxiter": 1000})
         return res.x
 
@@ -206,24 +224,24 @@ def choose_lambda(data, causes, groups):
 
 
 def thresholds(data, P, causes):
-    """Thresholds from the tuning samples' probabilities (see the module doc)."""
-    said = []  # (p of the top cause when it fits, right?)
+    """Thresholds from the tuning samples' probabilities (see the module doc): ``likely`` per
+    regime (logs with internals, loss-only logs), ``possible`` over all samples."""
+    said = collections.defaultdict(list)  # regime -> (p of a cause that fits and has a rule of its own, right?, w)
     truth_p = []
     for i, s in enumerate(data):
-        j = int(np.argmax(P[i]))
-        c = causes[j]
         for jj, cc in enumerate(causes):
             if P[i, jj] > 0 and s["fits"].get(cc, False) and s["own"].get(cc, False):
-                said.append((float(P[i, jj]), cc == s["y"], s["w"]))
+                said[s["regime"]].append((float(P[i, jj]), cc == s["y"], s["w"]))
         if s["y"] in causes:
             truth_p.append((float(P[i, causes.index(s["y"])]), s["w"]))
-    said.sort(key=lambda t: -t[0])
-    likely = 0.99
-    for t in np.arange(0.30, 0.995, 0.01):
-        sel = [(ok, w) for p, ok, w in said if p >= t]
-        if sel and sum(w for ok, w in sel if ok) / sum(w for _, w in sel) >= LIKELY_PRECISION:
-            likely = float(round(t, 2))
-            break
+    likely = {}
+    for regime, rows in sorted(said.items()):
+        likely[regime] = 0.99
+        for t in np.arange(0.30, 0.995, 0.01):
+            sel = [(ok, w) for p, ok, w in rows if p >= t]
+            if sel and sum(w for ok, w in sel if ok) / sum(w for _, w in sel) >= LIKELY_PRECISION:
+                likely[regime] = float(round(t, 2))
+                break
     ps = np.array([p for p, _ in truth_p])
     ws = np.array([w for _, w in truth_p])
     possible = 0.001
@@ -240,11 +258,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE.parents[1] / "src" / "lossdoctor" / "diagnose" / "weights.json")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--samples", type=Path, help="keep the assessed samples in this pickle (reused when "
+                    "it exists; for trying the fit's settings quickly)")
     a = ap.parse_args(argv)
     entries = [e for e in load_manifest(a.corpus) if e.get("label") and e["split"] == "tune"]
-    runs = read_runs(entries, a.corpus, FORMATS, a.jobs, a.corpus / "_runs.pkl")
-    # the hand-set scores must not leak into the fit: fit from a model-free assessment
-    data = samples(entries, runs, FORMATS)
+    if a.samples and a.samples.is_file():
+        import pickle
+
+        data = pickle.loads(a.samples.read_bytes())
+    else:
+        runs = read_runs(entries, a.corpus, FORMATS, a.jobs, a.corpus / "_runs.pkl")
+        # the hand-set scores must not leak into the fit: fit from a model-free assessment
+        data = samples(entries, runs, FORMATS)
+        if a.samples:
+            import pickle
+
+            a.samples.write_bytes(pickle.dumps(data))
     from lossdoctor.core import CAUSES
 
     causes = list(CAUSES)

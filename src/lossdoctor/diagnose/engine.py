@@ -107,7 +107,7 @@ def _run_diagnosis(a: Assessment) -> Diagnosis:
         fits = not ev.symptoms or any(s.id in mod.PRODUCES for s in ev.symptoms)
         if scores is not None and not healthy:
             model.explain_shapes(a, mod.ID, f)
-            score, verdict = model.verdict(scores[mod.ID], f, fits)
+            score, verdict = model.verdict(scores[mod.ID], f, fits, run=run)
         else:
             if a.cx.usable and not fits and f.score > CAP_UNFIT:
                 # internals alone cannot make a cause likely that does not make this curve

@@ -8,7 +8,8 @@ corpus only (``bench/accuracy/fit.py``: really-trained runs labelled by interven
 ``weights.json`` beside this module, with the verdict thresholds chosen on the same split:
 
 * ``likely``: probability at least ``thresholds.likely`` (where ``likely`` was right at least
-  95% of the times it was said on the tuning split), the run shows a shape the cause makes, and
+  95% of the times it was said on the tuning split; one threshold for logs with internals, one
+  for loss-only logs, see :func:`regime`), the run shows a shape the cause makes, and
   at least one of the cause's own rules spoke for it (a shape and base rates alone never commit);
 * ``possible``: at least ``thresholds.possible`` (where the true cause was kept in 98%+ of runs);
 * ``unlikely`` below; ``ruled_out`` only by a rule that says why.
@@ -26,7 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from .. import signals as S
+
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+#: The series that show a run's internals (whole-model or per layer ``NAME/<layer>``).
+INTERNALS = (S.GRAD_NORM, S.WEIGHT_NORM, S.UPDATE_RATIO, S.WD_SHARE, S.DEAD_FRAC, S.SATURATION,
+             S.REG_LOSS, "act_std")
 SCHEMA = "lossdoctor.weights/1"
 #: A hand-set weight of 0.3 (a rule that moves a score a third of the way from possible to
 #: likely) is about 1.5 in logit units.
@@ -40,6 +46,21 @@ def load(path: str | None = None) -> dict[str, Any] | None:
         return None
     data = json.loads(p.read_text())
     return data if data.get("schema") == SCHEMA else None
+
+
+def regime(run) -> str:
+    """``"internals"`` when the log holds at least two of :data:`INTERNALS` with data (what the
+    live monitor writes), else ``"loss_only"`` (a loss curve, hyper-parameters and at most one
+    internal series such as the gradient norm of ``trainer_state.json``). The two kinds of log
+    get ``likely`` thresholds of their own: the second says less, so it must say it more clearly
+    before a cause is committed to."""
+    kinds = {k.split("/", 1)[0] for k, v in run.series.items() if len(v)}
+    return "internals" if len(kinds & set(INTERNALS)) >= 2 else "loss_only"
+
+
+def likely_threshold(th: Mapping[str, Any], run) -> float:
+    t = th["likely"]
+    return float(t.get(regime(run), max(t.values()))) if isinstance(t, Mapping) else float(t)
 
 
 def features(a, cause: str) -> dict[str, float]:
@@ -112,13 +133,14 @@ def scores(a, weights: dict[str, Any] | None = None) -> dict[str, float] | None:
     return {c: z.get(c, 0.0) / total for c in a.findings}
 
 
-def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None) -> tuple[float, str]:
+def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None, run=None) -> tuple[float, str]:
     """``(score, verdict)`` of one cause from its probability. A cause that makes the curve the
     run shows stays ``possible`` unless a rule of its own speaks against it: base rates and shape
     statistics alone never dismiss what the curve allows (nor make a cause that does not make it
     possible, nor commit to one)."""
     weights = weights or load()
-    th = weights["thresholds"]
+    th = dict(weights["thresholds"])
+    th["likely"] = likely_threshold(th, run) if run is not None else likely_threshold(th, _NoRun)
     if finding.ruled_out:
         return 0.0, "ruled_out"
     own = any(w > 0 for w in finding.keys.values())
@@ -133,3 +155,7 @@ def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None
     if (fits and not against) or (p >= th["possible"] and (fits or own)):
         return p, "possible"
     return p, "unlikely"
+
+
+class _NoRun:  # verdict() without a run: the stricter (loss-only) threshold
+    series: dict = {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._util import g
+from .dead_relu import SOME as DEAD_SOME  # dead units, not a saddle, explain a tiny gradient
+from .lr_schedule import WARM_START  # an lr starting below this share of its peak: a warm-up
 
 ID = "stuck_plateau"
 TITLE = "stuck at a saddle point / plateau / local minimum"
@@ -33,9 +35,14 @@ def assess(ev, f) -> None:
     f.need("or run: short reruns from other seeds or a larger init scale; a plateau that moves or vanishes "
            "is a saddle of the starting point")
     ur, ws = ev.update_ratio, ev.wd_share
-    if ur is not None and ur < TINY_UPDATE and ev.lr_low is False and (ws is None or ws < 0.3):
+    lr = ev.lr_shape
+    warming = lr is not None and not lr["constant"] and lr["start"] <= WARM_START  # the lr was not yet normal
+    dead = ev.dead_frac
+    if (ur is not None and ur < TINY_UPDATE and ev.lr_low is False and (ws is None or ws < 0.3)
+            and not warming and not (dead is not None and dead[0] >= DEAD_SOME)):
         # step = lr x gradient: with a normal lr, tiny steps mean a tiny gradient. This holds
-        # while the run still sits on the plateau, before any escape shows.
+        # while the run still sits on the plateau, before any escape shows. Not during a
+        # warm-up (the lr was small then) nor with dead units (their gradient is zero).
         f.support("tiny_steps_normal_lr", 0.3, f"the weights barely move (update/weight {g(ur)}) although the lr {ev.lr_text} is normal: "
                        f"the gradient itself is tiny, as on a saddle")
     growth = ev.grad_growth
@@ -67,8 +74,10 @@ def assess(ev, f) -> None:
         f.support("small_init_deep", 0.3, f"the weights start at {g(scale)}x PyTorch's default init scale (median over "
                        f"{measured[1]} weight layers): through that many small layers the signal and its "
                        f"gradient shrink to almost nothing, a saddle at the origin")
-    elif scale is not None and 0 < scale < 1:
-        f.support("small_init", 0.1, f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
+    elif scale is not None and 0 < scale < SMALL_INIT:
+        # a few small layers: a note, not evidence (on the corpus a start under the default
+        # scale in a shallow net went with every cause about equally)
+        f.note(f"the weights start at {g(scale)}x the default scale: closer to the saddle at the origin")
 
 
 def started_small(ev) -> bool:
