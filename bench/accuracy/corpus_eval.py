@@ -259,7 +259,7 @@ def misses(entries, dx, split: str, limit: int = 60) -> list[str]:
             r = e["recipe"]
             f = r.get("fault") or {}
             out.append(f"- {e['id']} {e['label']} ({f.get('variant', '-')}, {r['data']}/{r['model']['family']}/"
-                       f"{r['optim']['name']}): said {p}; symptoms {','.join(d.get('symptoms', [])) or '-'} "
+                       f"{r['optim'].get('name', 'scenario')}): said {p}; symptoms {','.join(d.get('symptoms', [])) or '-'} "
                        f"(labelled {','.join(e['symptoms']) or '-'})")
     return out[:limit] + ([f"- ... and {len(out) - limit} more"] if len(out) > limit else [])
 
