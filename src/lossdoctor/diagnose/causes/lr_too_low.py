@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._util import g
+from .lr_schedule import STILL_WARMING, WARM_START  # a warm-up still climbing at the log's end
 
 ID = "lr_too_low"
 TITLE = "learning rate too low"
@@ -38,10 +39,17 @@ def assess(ev, f) -> None:
         return
     if ev.lr is not None:
         f.fix = f"raise the learning rate about 10x (from {g(ev.lr)} to {g(ev.lr * 10)}); an LR range test finds the largest stable rate"
+    shape = ev.lr_shape
+    warming = shape is not None and shape["start"] <= WARM_START and shape["peak_pos"] >= STILL_WARMING
+    if warming:
+        # the lr is still climbing: its value so far is the warm-up's, not the setting, and so
+        # are the small steps it makes; what the lr will be at its peak the log cannot say yet
+        f.against("still_warming", 0.35, "the lr is low because it is still warming up: that is the schedule's doing")
+        low = None if low else low
     if low:
         f.support("lr_below", 0.2, f"lr {ev.lr_text} is below the usual range for {ev.optimizer or 'any optimizer'} "
                        f"(from {g(ev.lr_bounds[0])})")
-    elif low is False and (ev.lr_vs_default or 1) <= LOWISH:
+    elif low is False and (ev.lr_vs_default or 1) <= LOWISH and not warming:
         f.support("lr_lowish", 0.1, f"lr {ev.lr_text} is {1 / ev.lr_vs_default:.0f}x below the common default for "
                                     f"{ev.optimizer} ({g(ev.lr_default)}): in its usual range, but at the slow end")
     elif low is False and ev.optimizer is not None:
@@ -54,19 +62,18 @@ def assess(ev, f) -> None:
     growth = ev.grad_growth
     saddle = growth is not None and growth >= SADDLE_GROWTH
     if ur < TINY_UPDATE:
-        if saddle and low is False:
+        if warming:
+            f.note(f"update/weight ratio {g(ur)} is tiny, as the warm-up's small lr makes it")
+        elif saddle and low is False:
             f.note(f"update/weight ratio {g(ur)} is tiny, but the gradient grew {growth:.0f}x after the plateau: "
                    f"the small steps came from a small gradient, not from the lr")
         else:
             f.support("ur_tiny", 0.3 if low is not False else 0.15,
                       f"median update/weight ratio {g(ur)}, far below ~1e-3: the weights barely move")
-    elif ur < SMALL_UPDATE:
+    elif ur < SMALL_UPDATE and not warming:
         f.support("ur_small", 0.1, f"median update/weight ratio {g(ur)}, below the healthy ~1e-3")
     elif ur >= NORMAL_UPDATE:
         f.against("ur_healthy", 0.3, f"median update/weight ratio {g(ur)} is healthy (~1e-3): the steps are not too small")
-    shape = ev.lr_shape
-    if shape is not None and shape["start"] <= 0.3 and shape["peak_pos"] >= 0.9:
-        f.against("still_warming", 0.35, "the lr is low because it is still warming up: that is the schedule's doing")
     ws = ev.wd_share
     if ws is not None and ws >= 0.5:
         f.against("wd_dominates", 0.2, f"weight decay makes up {ws:.0%} of each update: the steps are spent on the penalty")
