@@ -321,3 +321,45 @@ def test_a_deep_net_started_far_below_the_default_scale_sits_on_a_saddle():
     dx = lossdoctor.diagnose(run)
     assert dx.causes[0].id == "stuck_plateau" and dx.causes[0].verdict == "likely"
     assert not any("labels carry no learnable signal" in e for e in dx.cause("data_problem").evidence)
+
+
+def test_gradients_that_are_never_cleared_name_missing_zero_grad():
+    every10 = T[10::10]
+    stale = (every10, np.ones(every10.size))
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra={**monitored(), "grad_stale": stale}))
+    assert "missing_zero_grad" in likely(dx)
+    assert any("never cleared" in e for e in dx.cause("missing_zero_grad").evidence)
+
+
+def test_gradients_cleared_every_step_rule_out_missing_zero_grad():
+    every10 = T[10::10]
+    # the gradient norm grows in step with the step count, as a running sum would: the monitor
+    # saw the gradients cleared before every backward pass all the same, and that decides
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05),
+                                      extra={**monitored(), "grad_norm": (T, 0.1 * (T + 1)),
+                                             "grad_stale": (every10, np.zeros(every10.size))}))
+    c = dx.cause("missing_zero_grad")
+    assert c.verdict == "ruled_out"
+    assert any("zero_grad() runs" in e for e in c.evidence)
+
+
+def test_inputs_on_a_raw_scale_point_to_the_data():
+    every100 = T[::100]
+    raw = {**monitored(), "input_rms": (every100, np.full(every100.size, 180.0))}
+    dx = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra=raw))
+    assert any("not normalised" in e for e in dx.cause("data_problem").evidence)
+    scaled = {**monitored(), "input_rms": (every100, np.full(every100.size, 0.9))}
+    dx2 = lossdoctor.diagnose(make_run(noisy(oscillating(), 0.05), extra=scaled))
+    assert not any("not normalised" in e for e in dx2.cause("data_problem").evidence)
+    assert dx.cause("data_problem").score > dx2.cause("data_problem").score
+
+
+def test_a_huge_first_loss_from_raw_inputs_is_not_blamed_on_the_init():
+    y = noisy(healthy(start=40.0), 0.05)
+    every100 = T[::100]
+    hp = {"num_classes": 10}
+    raw = {**monitored(), "input_rms": (every100, np.full(every100.size, 300.0))}
+    dx = lossdoctor.diagnose(make_run(y, extra=raw, hparams=hp))
+    ev = dx.cause("bad_initialization").evidence
+    assert any("the inputs, not the weights" in e for e in ev)
+    assert not any("initial weights are too large" in e for e in ev)

@@ -4,6 +4,8 @@ run), label by intervention, and write every labelled run in every format the re
     python bench/corpus/generate.py                       # 1400 drawn recipes + 250 healthy, all cores
     python bench/corpus/generate.py --n 40 --out /tmp/c   # a small corpus
     python bench/corpus/generate.py --only r0007 r0012    # replay some recipes
+    python bench/corpus/generate.py --seed 1 --split heldout --out ~/.cache/lossdoctor/corpus_fresh
+                                                          # a fresh held-out draw, looked at once
 
 Runs are cached: a recipe whose folder already holds its ``label.json`` (made from the same
 recipe) is not trained again, so an interrupted generation resumes where it stopped. The
@@ -201,11 +203,13 @@ def recipes(n: int, master_seed: int = 0, healthy: int = 0) -> list[dict[str, An
 
 
 def generate(n: int, out: Path, jobs: int, master_seed: int = 0, only: list[str] | None = None,
-             quiet: bool = False, healthy: int = 0) -> list[dict[str, Any]]:
+             quiet: bool = False, healthy: int = 0, split: str | None = None) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     todo, done = [], []
     for r in recipes(n, master_seed, healthy):
         if only and r["id"] not in only:
+            continue
+        if split and r["split"] != split:
             continue
         hit = cached(out, r)
         (done if hit is not None else todo).append(hit if hit is not None else r)
@@ -278,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--healthy", type=int, default=DEFAULT_HEALTHY,
                     help=f"extra healthy controls beyond the draw (default {DEFAULT_HEALTHY})")
     ap.add_argument("--only", nargs="*", help="recipe ids to (re)train")
+    ap.add_argument("--split", choices=("tune", "heldout"),
+                    help="train only the recipes of this split (a fresh held-out draw: --seed 1 --split "
+                         "heldout --out ANOTHER_FOLDER)")
     ap.add_argument("--manifest", action="store_true",
                     help="only rebuild manifest.jsonl from the runs already in --out (train nothing)")
     ap.add_argument("--scenarios", type=int, default=0, metavar="SEEDS",
@@ -292,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         entries = relabel(args.out) if args.relabel else collect(args.out)
         write_manifest(args.out, entries)
     else:
-        entries = generate(args.n, args.out, args.jobs, args.seed, args.only, healthy=args.healthy)
+        entries = generate(args.n, args.out, args.jobs, args.seed, args.only, healthy=args.healthy,
+                           split=args.split)
     print(summary(entries))
     return 0
 

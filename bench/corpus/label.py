@@ -31,7 +31,8 @@ MAKES = {
     "exploding_gradients": ("nan_inf", "divergence", "spikes", "oscillation"),
     "dead_relu": ("stagnation", "slow_convergence", "plateau_then_drop"),
     "insufficient_regularization": ("overfitting",),
-    "data_problem": ("stagnation", "overfitting", "oscillation", "slow_convergence", "spikes", "plateau_then_drop"),
+    "data_problem": ("stagnation", "overfitting", "oscillation", "slow_convergence", "spikes", "plateau_then_drop",
+                     "divergence", "nan_inf"),
     "missing_zero_grad": ("oscillation", "divergence", "spikes", "nan_inf", "stagnation", "slow_convergence"),
     "loss_misuse": ("stagnation", "slow_convergence", "plateau_then_drop"),
 }

@@ -15,6 +15,13 @@ pay nothing. Statistics stay on the device until the monitor pulls them with eve
   units that are exactly zero for every sample of the batch. This is where dead units land
   whatever made them: a ReLU called as a function (``F.relu``, which has no module to hook) leaves
   the same zeros at the next layer's input as ``nn.ReLU`` does.
+- ``input_rms`` (the first Linear, Conv or recurrent layer, when its input is floating point):
+  root mean square of the data as the network receives it. Standardised features give ~1,
+  pixels in [0, 1] ~0.5; raw pixels or unscaled measurements give tens to thousands (Karpathy's
+  "visualize just before the net").
+- ``out_min``, ``out_max``, ``out_rowsum_dev`` (the model's own output, its logits): smallest and
+  largest output, and the largest distance of a row's sum from 1. Rows of non-negative outputs
+  that sum to 1 are probabilities: a softmax applied before a loss that expects logits.
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ SIGMOID_SATURATED = 0.01
 #: micro-batches): bounds the cost of one sample.
 MAX_CALLS = 16
 
-DEAD, SAT, OTHER, DEAD_IN = "dead", "sat", "other", "dead_in"
+DEAD, SAT, OTHER, DEAD_IN, INPUT, OUTPUT = "dead", "sat", "other", "dead_in", "input", "output"
 DENSE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Layers whose input may be the data itself (the first of them in the model is taken).
+FIRST = DENSE + (nn.RNNBase,)
 
 
 def dense_inputs(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
@@ -43,6 +52,15 @@ def dense_inputs(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
     registered: its input is the data)."""
     layers = [(clean(n), m) for n, m in model.named_modules() if isinstance(m, DENSE)]
     return layers[1:]
+
+
+def first_layer(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
+    """The first Linear, Conv or recurrent layer registered in the model (where the data comes
+    in), as a list of at most one ``(name, module)``."""
+    for n, m in model.named_modules():
+        if isinstance(m, FIRST):
+            return [(clean(n), m)]
+    return []
 
 
 def kind_of(m: nn.Module) -> str:
@@ -66,8 +84,11 @@ def _std(y: torch.Tensor) -> torch.Tensor:
 
 class ActivationProbe:
     def __init__(self, modules: list[tuple[str, nn.Module]], on_error: Callable[[BaseException], None],
-                 inputs: list[tuple[str, nn.Module]] = ()):
-        self.modules = [(n, m, kind_of(m)) for n, m in modules] + [(n, m, DEAD_IN) for n, m in inputs]
+                 inputs: list[tuple[str, nn.Module]] = (), first: list[tuple[str, nn.Module]] = (),
+                 output: nn.Module | None = None):
+        self.modules = ([(n, m, kind_of(m)) for n, m in modules] + [(n, m, DEAD_IN) for n, m in inputs]
+                        + [(n, m, INPUT) for n, m in first]
+                        + ([("output", output, OUTPUT)] if isinstance(output, nn.Module) else []))
         self.on_error = on_error
         self._handles: list = []
         self._data: dict[int, list] = {}
@@ -81,8 +102,8 @@ class ActivationProbe:
             return
         self._data = {}
         for i, (_, m, kind) in enumerate(self.modules):
-            if kind == DEAD_IN:
-                self._handles.append(m.register_forward_pre_hook(self._make_pre_hook(i)))
+            if kind in (DEAD_IN, INPUT):
+                self._handles.append(m.register_forward_pre_hook(self._make_pre_hook(i, kind)))
             else:
                 self._handles.append(m.register_forward_hook(self._make_hook(i, kind)))
 
@@ -102,11 +123,11 @@ class ActivationProbe:
             return None
         return hook
 
-    def _make_pre_hook(self, i: int):
+    def _make_pre_hook(self, i: int, kind: str = DEAD_IN):
         def hook(module, inputs):
             try:
                 if module.training and inputs:
-                    self._record(i, DEAD_IN, inputs[0], channels=not isinstance(module, nn.Linear))
+                    self._record(i, kind, inputs[0], channels=not isinstance(module, nn.Linear))
             except Exception as exc:
                 self.disarm()
                 self.on_error(exc)
@@ -114,9 +135,17 @@ class ActivationProbe:
         return hook
 
     def _record(self, i: int, kind: str, output, channels: bool = False) -> None:
+        if kind == OUTPUT:  # a model may return a tuple or an object holding its logits
+            return self._record_output(i, output)
         # every op below runs on a detached tensor: no autograd graph, no torch.no_grad needed
         y = output[0] if isinstance(output, (tuple, list)) else output
         if not isinstance(y, torch.Tensor) or y.dim() < 2 or y.numel() < 2:
+            return
+        if kind == INPUT:  # the data as it arrives, once per sampled step (not per loop call)
+            if i not in self._data and y.is_floating_point() and y.layout == torch.strided:
+                y = y.detach()
+                rms = torch.linalg.vector_norm(y, dtype=torch.float32) / (y.numel() ** 0.5)
+                self._data[i] = [rms, 1, rms, 1]
             return
         y = y.detach()
         d = self._data.get(i)
@@ -155,9 +184,19 @@ class ActivationProbe:
         d[0] = count if d[0] is None else d[0] + count
         d[1] += denom
 
+    def _record_output(self, i: int, output) -> None:
+        y = _logits(output)
+        if i in self._data or y is None or y.numel() < 2 or not y.is_floating_point() or y.layout != torch.strided:
+            return
+        y = y.detach().float()
+        rows = y.reshape(-1, y.shape[-1]) if y.dim() >= 2 else y.reshape(1, -1)
+        dev = (rows.sum(-1) - 1.0).abs().amax()
+        self._data[i] = [torch.stack((y.amin(), y.amax(), dev)), 1, dev, 1]
+
     def take(self):
         """Remove the hooks and hand over what they saw: ``(layout, tensors)`` where layout is a
-        list of ``(name, kind, denominator)`` and tensors the matching ``[count, std]`` pairs."""
+        list of ``(name, kind, denominator)`` and tensors the matching ``[count, std]`` pairs
+        (``[min, max, row-sum deviation]`` for the output; see :func:`widths`)."""
         self.disarm()
         data, self._data = self._data, {}
         if not data:
@@ -167,6 +206,30 @@ class ActivationProbe:
             count, denom, std, _ = data[i]
             name, _, kind = self.modules[i]
             layout.append((name, kind, denom))
+            if kind == OUTPUT:  # [min, max, largest row-sum deviation from 1]
+                tensors.extend(count.unbind(0))
+                continue
             tensors.append(count if count is not None else torch.zeros((), device=std.device))
             tensors.append(std)
         return layout, tensors
+
+
+def widths(layout) -> list[int]:
+    """Where each layer's values start in :meth:`ActivationProbe.take`'s tensors (2 per layer:
+    count and std; 3 for the model's output: min, max, row-sum deviation)."""
+    out, k = [], 0
+    for _, kind, _ in layout:
+        out.append(k)
+        k += 3 if kind == OUTPUT else 2
+    return out
+
+
+def _logits(output):
+    """The tensor a model returned: itself, the first of a tuple, or an output object's
+    ``logits`` (Hugging Face); ``None`` for anything else."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    y = getattr(output, "logits", None)
+    return y if isinstance(y, torch.Tensor) else None

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import stats
-from .activations import DEAD, DEAD_IN, SAT, ActivationProbe, dense_inputs
+from .activations import DEAD, DEAD_IN, INPUT, OUTPUT, SAT, ActivationProbe, dense_inputs, first_layer, widths
 from .dist import all_reduce_mean, rank_and_world
 from .introspect import activation_modules, build_header, clean_name, is_decoupled, jsonable, trainable
 from .live import ALERT_ON, CHECK_EVERY, Alert, LiveDiagnosis, TrainingStopped, best_cause, user_stacklevel
@@ -104,11 +104,21 @@ def _to_float(x) -> float:
         return math.nan
 
 
+def _holds_values(grad):
+    """Whether a gradient holds anything (``False`` for ``None``; a device tensor otherwise, read
+    with the record; ``None`` for a sparse one, which is not looked at)."""
+    if grad is None:
+        return False
+    if grad.layout != torch.strided:
+        return None
+    return grad.detach().ne(0).any()
+
+
 class _StepData:
     """What the hooks saw during one optimizer step (device tensors until pulled)."""
 
     __slots__ = ("sampled", "lrs", "wds", "gvec", "grads_done", "w_before", "wvec", "dvec",
-                 "den", "scale", "found_inf", "act")
+                 "den", "scale", "found_inf", "act", "stale")
 
     def __init__(self, sampled: bool):
         self.sampled = sampled
@@ -123,6 +133,7 @@ class _StepData:
         self.scale = None
         self.found_inf = None
         self.act = None
+        self.stale = None  # did the gradients still hold the last step's when backward began?
 
 
 class _Entry:
@@ -430,7 +441,10 @@ class Monitor:
                                        alert_on=alert_on)
         self._probe = ActivationProbe(activation_modules(model),
                                       on_error=lambda exc: self._degrade("activations", exc),
-                                      inputs=dense_inputs(model, clean_name))
+                                      inputs=dense_inputs(model, clean_name),
+                                      first=first_layer(model, clean_name), output=model)
+        self._stale_param = None  # the parameter whose gradient tells whether zero_grad ran
+        self._stale_armed = False
         self._handles = []
         self._hooked = False  # the optimizer's steps are seen by hooks (else: one step per call)
         if self.optimizer is not None:
@@ -558,6 +572,11 @@ class Monitor:
             return
         self._n_opt += 1  # counted even when the statistics are off: records follow the steps
         d, self._cur = self._cur, None
+        # looked at on sampled steps, and at the second step: a run that blows up at once
+        # (gradients summed from the start) is checked before it is gone
+        if (self.every_n and (self._n_opt == 1 or self._sampled(self._n_opt))
+                and "zero_grad check" not in self._failed):
+            self._arm_stale_check()
         try:
             if d is None or "optimizer hooks" in self._failed:
                 return
@@ -571,6 +590,36 @@ class Monitor:
             self._done = d
         except Exception as exc:
             self._degrade("optimizer hooks", exc)
+
+    # -- is optimizer.zero_grad() called? --------------------------------------------------------
+    def _arm_stale_check(self) -> None:
+        """Look, at the next backward pass, whether the gradients still hold this step's values
+        (nobody cleared them: ``optimizer.zero_grad()`` is missing). One tensor hook on the
+        smallest parameter that has a gradient (a bias, typically); it runs at every backward
+        pass but does work only when armed, on sampled steps. Gradient accumulation is not
+        mistaken for it: the first backward after an optimizer step is the one looked at."""
+        try:
+            if self._stale_param is None:
+                with_grad = [p for p in self.params if p.grad is not None and p.grad.layout == torch.strided]
+                if not with_grad:
+                    return
+                self._stale_param = min(with_grad, key=lambda p: p.numel())
+                self._handles.append(self._stale_param.register_hook(self._stale_hook))
+            self._stale_armed = True
+        except Exception as exc:
+            self._degrade("zero_grad check", exc)
+
+    def _stale_hook(self, grad):
+        if not self._stale_armed or self._off:
+            return None
+        self._stale_armed = False
+        try:
+            stale = _holds_values(self._stale_param.grad)
+            if stale is not None:
+                self._data().stale = stale
+        except Exception as exc:
+            self._degrade("zero_grad check", exc)
+        return None
 
     def _copy_buf(self) -> list[torch.Tensor] | None:
         """Reusable copy buffers on the CPU (see :func:`stats.copy`); ``None`` elsewhere."""
@@ -841,6 +890,8 @@ class Monitor:
                     r["found_inf"] = add(d.found_inf)
                 if d.act:
                     r["act"] = (d.act[0], [add(t, True) for t in d.act[1]])
+                if d.stale is not None:
+                    r["stale"] = add(d.stale)
             refs.append(r)
         p.start(1.0 if self._stop_request is not None else 0.0)
         return entries, refs, p
@@ -905,6 +956,9 @@ class Monitor:
                 skipped = True
             else:
                 self._step_stats(rec, e.data, r, p)
+            stale = p.get(r.get("stale"))
+            if stale is not None:
+                rec["grad_stale"] = 1.0 if stale else 0.0
         if skipped:
             rec["skipped"] = 1
         if r.get("act"):
@@ -1001,8 +1055,17 @@ class Monitor:
         dead = units = sat = total = dead_in = units_in = 0.0
         per: list[tuple[str, float]] = []
         stds: list[tuple[str, float]] = []
-        for j, (name, kind, denom) in enumerate(layout):
-            count, std = vals[2 * j], vals[2 * j + 1]
+        for (name, kind, denom), k in zip(layout, widths(layout)):
+            count, std = vals[k], vals[k + 1]
+            if kind == OUTPUT:
+                lo, hi, dev = vals[k:k + 3]
+                if all(v is not None and math.isfinite(v) for v in (lo, hi, dev)):
+                    rec["out_min"], rec["out_max"], rec["out_rowsum_dev"] = lo, hi, dev
+                continue
+            if kind == INPUT:
+                if count is not None and math.isfinite(count):
+                    rec["input_rms"] = count
+                continue
             if kind == DEAD_IN:
                 if denom:
                     per.append(("dead_frac/" + name + ".input", count / denom))
@@ -1099,9 +1162,9 @@ class Monitor:
         act = r.get("act")
         if act:
             layout, refs = act
-            for j, (name, kind, _) in enumerate(layout):
-                if not _finite(p.get(refs[2 * j + 1])):
-                    return f"{name} ({'input' if kind == DEAD_IN else 'activation'})"
+            for (name, kind, _), k in zip(layout, widths(layout)):
+                if kind != OUTPUT and not _finite(p.get(refs[k + 1])):
+                    return f"{name} ({'input' if kind in (DEAD_IN, INPUT) else 'activation'})"
         if rec["step"] == 0:
             for row in self.header["model"]["layers"]:
                 if isinstance(row.get("init_std"), str):

@@ -84,9 +84,13 @@ def _assess(run: Run) -> Assessment:
                         + (f" ({', '.join(dropped)} not judged)" if dropped else ""))
     ev = Evidence(run, cx, symptoms)
     findings = {}
+    # a run that blew up within its first steps has too short a curve for any shape, but what
+    # the monitor recorded before it (the first update's size, the gradient's jump, the init
+    # scale, the data's scale) is all there is to tell its causes apart
+    judge = cx.usable or (cx.loss is not None and cx.loss.n >= 1 and "nan_inf" in ev.ids)
     for mod in RULES:
         f = _base(mod, ev)
-        if cx.usable:
+        if judge:
             mod.assess(ev, f)
         findings[mod.ID] = f
     return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive, shape.facts(ev))

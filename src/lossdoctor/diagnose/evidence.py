@@ -34,6 +34,9 @@ TYPICAL_LR_UNKNOWN = (1e-5, 1.0)
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 
 
+#: Output rows within this distance of summing to 1 (float32 softmax rounding is ~1e-6) are
+#: probabilities.
+PROB_ROWSUM_TOL = 1e-3
 #: Long internal series are reduced to this many bin medians before fitting trends.
 THIN_TO = 2000
 
@@ -399,6 +402,13 @@ class Evidence:
         return None
 
     @cached_property
+    def n_outputs(self) -> int | None:
+        """The model's output size, from the monitor's model summary."""
+        model = self.run.meta.get("model")
+        v = model.get("n_outputs") if isinstance(model, dict) else None
+        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1 else None
+
+    @cached_property
     def last_module(self) -> str | None:
         model = self.run.meta.get("model")
         layers = model.get("layers") if isinstance(model, dict) else None
@@ -471,6 +481,35 @@ class Evidence:
     @cached_property
     def saturation(self) -> float | None:
         return self.median(S.SATURATION)
+
+    @cached_property
+    def input_rms(self) -> float | None:
+        """Root mean square of the data reaching the first layer, median over the run (the
+        monitor's ``input_rms``): ~1 for standardised inputs, tens to thousands for raw ones."""
+        s = self.series(S.INPUT_RMS)
+        return float(np.median(s.values)) if s is not None else None
+
+    @cached_property
+    def outputs(self) -> dict[str, float] | None:
+        """What the model returned, from the monitor's output samples: ``probs`` the share of
+        samples whose outputs were probabilities (non-negative rows summing to 1: a softmax
+        applied inside the model), ``unit`` the share that lay within [0, 1], ``n`` samples."""
+        lo, hi, dev = (self.series(k) for k in (S.OUT_MIN, S.OUT_MAX, S.OUT_ROWSUM_DEV))
+        if lo is None or hi is None or dev is None or len(lo) != len(hi) or len(lo) != len(dev):
+            return None
+        probs = (lo.values >= 0) & (dev.values <= PROB_ROWSUM_TOL)
+        unit = (lo.values >= 0) & (hi.values <= 1)
+        return {"probs": float(np.mean(probs)), "unit": float(np.mean(unit)), "n": float(len(lo))}
+
+    @cached_property
+    def grad_stale(self) -> tuple[float, int] | None:
+        """(share of checks, number of checks) where the gradients still held the previous
+        step's values when the next backward pass began (``optimizer.zero_grad()`` not called in
+        between), from the monitor's ``grad_stale``."""
+        s = self.series(S.GRAD_STALE)
+        if s is None:
+            return None
+        return float(np.mean(s.values >= 0.5)), len(s)
 
     @cached_property
     def lr_shape(self) -> dict[str, float] | None:

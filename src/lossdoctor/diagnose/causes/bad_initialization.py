@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._util import g
+from .data_problem import LARGE_INPUT
 
 ID = "bad_initialization"
 TITLE = "bad weight initialization"
@@ -32,7 +33,12 @@ def assess(ev, f) -> None:
     if ch is None:
         f.need("the number of classes (num_classes in hparams): the first loss should be ln(C)")
     elif l0 is not None:
-        if l0 >= FAR * ch and ev.init_is_default:
+        big_inputs = ev.input_rms is not None and ev.input_rms >= LARGE_INPUT
+        if l0 >= FAR * ch and big_inputs:
+            f.note(f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x ln({ev.n_classes}) = {g(ch)}, but the data reaches the first "
+                   f"layer on a raw scale (root mean square {g(ev.input_rms)}): the inputs, not the weights, are "
+                   f"the likelier culprit")
+        elif l0 >= FAR * ch and ev.init_is_default:
             f.note(f"loss at step 0 is {g(l0)}, {l0 / ch:.1f}x ln({ev.n_classes}) = {g(ch)}, but the weights started at "
                    f"the default scale: the inputs or the loss wiring are the more likely culprits")
         elif l0 >= FAR * ch:

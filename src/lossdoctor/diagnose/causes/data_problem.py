@@ -15,6 +15,8 @@ PRODUCES = {
     "spikes": "a few corrupt batches throw the loss up",
     "generalization_delay": "a shift between training and validation data delays generalization",
     "slow_convergence": "unnormalised inputs make the loss surface badly conditioned",
+    "divergence": "inputs on a raw, huge scale make huge gradients: steps at a usual lr overshoot, ever further",
+    "nan_inf": "inputs on a huge scale overflow the activations or the gradients",
 }
 FIX = ("check the pipeline: overfit one small batch first, verify inputs and labels line up, normalise inputs "
        "and shuffle the training set")
@@ -33,6 +35,10 @@ PERIODIC = 0.65
 BIG_STEPS_AT_LOW_LR = 3e-3
 #: The layer right after the input saturated this much, from a default init: the inputs are huge.
 SATURATED_INPUT = 0.9
+#: Root mean square of the data at the first layer (the monitor's ``input_rms``): standardised
+#: features give ~1 and pixels in [0, 1] ~0.5; LARGE_INPUT and above is data left on its raw scale.
+LARGE_INPUT = 10.0
+SCALED_INPUT = (0.05, 3.0)
 
 
 def assess(ev, f) -> None:
@@ -58,6 +64,13 @@ def assess(ev, f) -> None:
             f.support("val_rises_at_chance", 0.15, "the validation loss rises while training sits at chance: memorising noise")
         if gs is not None and ur is None:
             f.need("update/weight ratio: weights that move while the loss stays at chance point to the labels")
+    rms = ev.input_rms
+    if rms is not None and rms >= LARGE_INPUT:
+        f.support("inputs_unscaled", 0.45, f"the data reaches the first layer with a root mean square of {g(rms)} "
+                                           f"(standardised inputs: ~1): the inputs are not normalised")
+    elif rms is not None and SCALED_INPUT[0] <= rms <= SCALED_INPUT[1]:
+        f.against("inputs_scaled", 0.1, f"the data reaches the first layer on a normal scale (root mean square "
+                                        f"{g(rms)}): not an input-scaling problem")
     if ch and ev.loss0 is not None and ev.loss0 >= HUGE_FIRST * ch and ev.init_is_default:
         f.support("huge_first_loss", 0.35, f"the first loss is {g(ev.loss0)}, {ev.loss0 / ch:.0f}x ln({ev.n_classes}), with weights at the "
                         f"default initial scale: the inputs must be on a huge scale (not normalised?)")

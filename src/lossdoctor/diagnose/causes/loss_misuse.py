@@ -50,14 +50,32 @@ def _loss_kind(name: str) -> str | None:
     return None
 
 
+#: The model's outputs were probabilities (or within [0, 1]) in at least this share of samples.
+MOSTLY = 0.8
+
+
 def assess(ev, f) -> None:
     hp = {k: str(v).lower() for k, v in ev.hp.items() if isinstance(v, str)}
     out_act = hp.get("output_activation", "") or (ev.last_module or "").lower()
     kind = _loss_kind(hp.get("loss", ""))
-    if "softmax" in out_act and kind is not None:
+    out = ev.outputs
+    n_out = ev.n_outputs
+    if out is not None and out["probs"] >= MOSTLY and (n_out or 0) >= 2:
+        f.support("outputs_are_probs", 0.5, f"the model's outputs are already probabilities (non-negative, every row "
+                                            f"sums to 1, in {out['probs']:.0%} of {out['n']:.0f} samples): a softmax "
+                                            f"inside the model, before a loss that expects logits?")
+    elif "softmax" in out_act and kind is not None:
         again = "applies log_softmax again" if kind == "ce" else "applies a sigmoid to probabilities"
         f.support("softmax_head", 0.45, f"the model ends in {out_act} and the loss is {ev.hp.get('loss')}, which {again}")
-    elif ev.last_module and ev.last_module.lower() in ("linear", "conv1d", "conv2d") and "softmax" not in out_act:
+    elif out is not None and out["unit"] >= MOSTLY and n_out == 1 and ev.n_classes is None:
+        f.support("output_bounded", 0.25, f"the model's single output stays within [0, 1] ({out['unit']:.0%} of "
+                                          f"{out['n']:.0f} samples): a sigmoid at the end bounds a regression "
+                                          f"output, and targets outside [0, 1] cannot be reached")
+    elif out is not None and out["probs"] == 0 and out["unit"] == 0:
+        f.against("outputs_are_logits", 0.3, "the model's outputs are raw scores (negative values, rows that do not "
+                                             "sum to 1): the loss gets logits")
+    elif (out is None and ev.last_module and ev.last_module.lower() in ("linear", "conv1d", "conv2d")
+          and "softmax" not in out_act):
         f.against("linear_head", 0.3, f"the model ends in a {ev.last_module} layer: the loss gets raw logits")
     C = ev.n_classes
     c = ev.cx.loss

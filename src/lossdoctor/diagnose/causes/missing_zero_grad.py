@@ -23,7 +23,23 @@ MIN_GROWTH = 10.0
 SMOOTH = 0.06
 
 
+#: The monitor looked at least this many times whether the gradients were cleared between steps.
+MIN_CHECKS = 2
+#: Stale at this share of the checks: the gradients are never (or only now and then) cleared.
+STALE = 0.5
+
+
 def assess(ev, f) -> None:
+    st = ev.grad_stale
+    if st is not None and st[1] >= MIN_CHECKS:
+        if st[0] >= STALE:
+            f.support("grads_not_cleared", 0.6, f"at {st[0]:.0%} of {st[1]} checks the gradients still held the previous "
+                                                f"step's values when the next backward pass began: they are added "
+                                                f"to, never cleared")
+        elif st[0] == 0:
+            f.rule_out(f"optimizer.zero_grad() runs: at all {st[1]} checks the gradients were cleared before the next "
+                       f"backward pass")
+            return
     gs = ev.grad_stats
     if gs is None:
         if any(s in ev.ids for s in PRODUCES):
