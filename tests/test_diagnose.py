@@ -363,3 +363,35 @@ def test_a_huge_first_loss_from_raw_inputs_is_not_blamed_on_the_init():
     ev = dx.cause("bad_initialization").evidence
     assert any("the inputs, not the weights" in e for e in ev)
     assert not any("initial weights are too large" in e for e in ev)
+
+
+def test_a_validation_loss_that_never_improves_points_to_the_labels():
+    # the training loss falls from chance to near 0 (memorised), the validation loss never goes
+    # below where it started: nothing learnt carries over, as with shuffled labels
+    val = np.concatenate([np.full(5, 2.31), np.linspace(2.31, 3.5, 15)])
+    hp = {"num_classes": 10, "weight_decay": 0.0}
+    dx = lossdoctor.diagnose(make_run(noisy(healthy(start=2.3, floor=0.05), 0.05), val=val, hparams=hp,
+                                      extra=monitored(update_ratio=np.full(N, 1e-3))))
+    assert any("carries over" in e for e in dx.cause("data_problem").evidence)
+    assert any("nothing carried over" in e for e in dx.cause("insufficient_regularization").evidence)
+    # a model that first generalised, then memorised: no such line
+    val2 = np.concatenate([np.linspace(2.3, 0.7, 10), np.linspace(0.72, 1.1, 10)])
+    dx2 = lossdoctor.diagnose(make_run(noisy(healthy(start=2.3, floor=0.05), 0.05), val=val2, hparams=hp,
+                                       extra=monitored(update_ratio=np.full(N, 1e-3))))
+    assert not any("carries over" in e for e in dx2.cause("data_problem").evidence)
+
+
+def test_a_decay_too_weak_to_pull_the_weights_in_is_not_blamed():
+    # a mild decay (1e-4 at lr 0.05 over 2000 steps can shrink the weights by ~1%) takes a large
+    # share of each step only because the data's gradient is tiny: not regularization
+    hp = {"optimizer": "SGD", "lr": 0.05, "momentum": 0.0, "weight_decay": 1e-4}
+    dx = lossdoctor.diagnose(make_run(noisy(flat(N, 2.3), 0.01), hparams=hp,
+                                      extra=monitored(wd_share=np.full(N, 0.85), update_ratio=np.full(N, 2e-5))))
+    c = dx.cause("regularization_too_strong")
+    assert c.verdict not in ("likely", "confirmed")
+    assert any("could shrink the weights by only" in e for e in c.evidence)
+    # the same share from a decay that can pull the weights to ~0 within the run does count
+    hp["weight_decay"] = 0.05
+    dx = lossdoctor.diagnose(make_run(noisy(flat(N, 2.3), 0.01), hparams=hp,
+                                      extra=monitored(wd_share=np.full(N, 0.85), update_ratio=np.full(N, 2e-5))))
+    assert any("makes up 85% of each update" in e for e in dx.cause("regularization_too_strong").evidence)

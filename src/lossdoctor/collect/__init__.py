@@ -21,10 +21,20 @@ Every ``every_n`` steps (``detail="default"``: 10; ``"full"``: 1):
   ||w_before|| globally and ``update_ratio/<param>``; ``wd_share``, the share of the update
   that weight decay contributes (see ``Monitor._wd_share``). The update ratio needs a copy of
   the weights, made only on these steps (transient memory: one copy of the trained weights).
+  ``grad_stale`` (also at the second step): 1 when, at the first backward pass after the
+  optimizer step, the gradients still held that step's values (``optimizer.zero_grad()`` was not
+  called in between), 0 when they had been cleared. One tensor hook on the smallest parameter
+  with a gradient does this; gradient accumulation (several backward passes per step, cleared
+  after the step) is not mistaken for it.
 Every ``act_every`` steps (default 100; ``"full"``: 1), through forward hooks that exist only
   for that step: ``dead_frac`` and ``dead_frac/<module>`` (ReLU family), ``saturation`` and
   ``saturation/<module>`` (Tanh, Sigmoid), ``act_std/<module>``. Only activation *modules* are
-  seen: ``F.relu`` called as a function has no hook.
+  seen: ``F.relu`` called as a function has no hook, but its zeros are: ``dead_frac/<layer>.input``
+  is the share of exactly-zero input units of every Linear/Conv layer but the first.
+  ``input_rms``: root mean square of the data reaching the first Linear/Conv/recurrent layer
+  (~1 for standardised inputs, hundreds for raw pixels). ``out_min``, ``out_max``,
+  ``out_rowsum_dev``: the range of the model's output and how far its rows are from summing to
+  1 (~0: the model returns probabilities, a softmax before a loss that expects logits).
 Once, in the header: optimizer class, lr, momentum/betas, weight decay (and whether it is
   decoupled), scheduler and its settings, dropout rates, activation types, the number of
   parameters, ``num_classes`` from the last ``nn.Linear`` (so the diagnosis compares the first

@@ -34,6 +34,10 @@ TYPICAL_LR_UNKNOWN = (1e-5, 1.0)
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 
 
+#: "Nothing learnt carries over": the training loss fell by this share of its start while the
+#: validation loss never improved by more than VAL_GAIN on its start (or on chance).
+TRAIN_FELL = 0.3
+VAL_GAIN = 0.03
 #: Output rows within this distance of summing to 1 (float32 softmax rounding is ~1e-6) are
 #: probabilities.
 PROB_ROWSUM_TOL = 1e-3
@@ -277,6 +281,36 @@ class Evidence:
         return b / a if a > 0 else None
 
     @cached_property
+    def decay_pull(self) -> float | None:
+        """The share by which weight decay alone could have shrunk the weights over the whole run,
+        ``1 - exp(-wd * sum of the effective lr over the steps)``: SGD's coupled decay moves each
+        weight by ``lr * wd * w`` a step (``/(1 - momentum)`` with momentum), AdamW's decoupled
+        decay by ``lr * wd * w``. ``None`` where it cannot be told (Adam, RMSprop and Adagrad scale
+        a coupled decay by the gradient's history; no lr, no decay or no step count)."""
+        wd = self.hp_float("weight_decay")
+        opt = self.optimizer
+        if not wd or wd <= 0 or opt not in ("sgd", "adamw"):
+            return None
+        c = self.cx.loss
+        if c is None or not c.n:
+            return None
+        if self.run.meta.get("step_unit", "step") != "step":
+            return None
+        s = self.series(S.LR)
+        n_steps = float(c.last_step - c.first_step + 1)
+        if s is not None and len(s) >= 2:
+            v, st = s.values, s.steps
+            total = float(np.sum((v[1:] + v[:-1]) * 0.5 * np.diff(st))) + float(v[0])
+            total *= n_steps / max(float(s.steps[-1] - s.steps[0] + 1), 1.0)
+        elif self.lr is not None:
+            total = self.lr * n_steps
+        else:
+            return None
+        if opt == "sgd" and self.lr_eff and self.lr:
+            total *= self.lr_eff / self.lr
+        return float(1 - math.exp(-wd * total))
+
+    @cached_property
     def wd_share_peak(self) -> float | None:
         """Highest weight-decay share over any tenth of the run (decay can win early, then the
         collapsed weights leave it nothing to do)."""
@@ -488,6 +522,29 @@ class Evidence:
         monitor's ``input_rms``): ~1 for standardised inputs, tens to thousands for raw ones."""
         s = self.series(S.INPUT_RMS)
         return float(np.median(s.values)) if s is not None else None
+
+    @cached_property
+    def val_never_learned(self) -> tuple[float, float, float] | None:
+        """(validation loss at its start, its best sustained level, the training loss's fall as a
+        share of its start) when nothing learnt from the training labels carries over to held-out
+        data, as with shuffled or misaligned labels: for a classifier, the validation loss never
+        went more than :data:`VAL_GAIN` below chance (ln C) while the training loss did; else,
+        the training loss fell by at least :data:`TRAIN_FELL` while the validation loss never went
+        more than :data:`VAL_GAIN` below where it started. ``None`` otherwise."""
+        c, v = self.cx.loss, self.cx.val
+        if c is None or v is None or v.n < 4 or not c.start > 0:
+            return None
+        fell = 1 - c.end / c.start
+        v0 = float(np.median(v.values[:2]))
+        ch = self.chance
+        if ch:  # a classifier: the validation loss never got below a uniform guess, while the
+            # training loss did (something was learnt, and it does not carry over)
+            if v.best >= (1 - VAL_GAIN) * ch and c.end < (1 - VAL_GAIN) * min(v.best, ch) and fell > 0:
+                return v0, float(v.best), float(fell)
+            return None
+        if fell >= TRAIN_FELL and v0 > 0 and v.best >= (1 - VAL_GAIN) * v0:
+            return v0, float(v.best), float(fell)
+        return None
 
     @cached_property
     def outputs(self) -> dict[str, float] | None:

@@ -64,6 +64,12 @@ def assess(ev, f) -> None:
             f.support("val_rises_at_chance", 0.15, "the validation loss rises while training sits at chance: memorising noise")
         if gs is not None and ur is None:
             f.need("update/weight ratio: weights that move while the loss stays at chance point to the labels")
+    nl = ev.val_never_learned
+    if nl is not None:
+        ref = (f"chance, ln({ev.n_classes}) = {g(ev.chance)}" if ev.chance else f"where it started, {g(nl[0])}")
+        f.support("val_never_learned", 0.35, f"the training loss fell {nl[2]:.0%}, yet the validation loss never went "
+                                             f"below {ref} ({g(nl[1])} at best): nothing learnt from the training "
+                                             f"labels carries over (shuffled, noisy or misaligned labels?)")
     rms = ev.input_rms
     if rms is not None and rms >= LARGE_INPUT:
         f.support("inputs_unscaled", 0.45, f"the data reaches the first layer with a root mean square of {g(rms)} "

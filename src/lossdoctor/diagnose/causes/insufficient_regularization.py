@@ -20,6 +20,12 @@ def assess(ev, f) -> None:
             f.need("a validation loss: memorisation shows only as a gap between training and validation")
         return
     f.support("val_turned_up", 0.3, f"validation loss turned up at step {o.start:.0f} while training loss kept falling: memorisation")
+    nl = ev.val_never_learned
+    if nl is not None:
+        ref = f"chance, ln({ev.n_classes}) = {g(ev.chance)}" if ev.chance else f"where it started, {g(nl[0])}"
+        f.against("val_never_learned", 0.25, f"the validation loss never went below {ref} ({g(nl[1])} at best): a "
+                                             f"model that memorises generalises a little first; here nothing "
+                                             f"carried over from the start")
     f.fix = f"stop at step {o.start:.0f} (the validation minimum) and add weight decay, dropout or augmentation"
     wd, dr = ev.hp_float("weight_decay"), ev.hp_float("dropout")
     if wd == 0 or dr == 0:

@@ -22,6 +22,9 @@ COLLAPSED = 0.1
 #: Coupled L2 (SGD/Adam weight_decay) at or above this is strong for small nets.
 STRONG_WD = 1e-2
 STRONG_DROPOUT = 0.6
+#: Weight decay that could shrink the weights by less than this share over the whole run (at
+#: the run's lr and length) cannot hold them back, whatever its share of a step.
+WEAK_PULL = 0.05
 
 
 def assess(ev, f) -> None:
@@ -33,7 +36,15 @@ def assess(ev, f) -> None:
     if wd is not None:
         f.fix = f"lower the weight decay about 10x (from {g(wd)} to {g(wd / 10)})"
     ws, peak = ev.wd_share, ev.wd_share_peak
-    if ws is not None:
+    pull = ev.decay_pull
+    if pull is not None and pull < WEAK_PULL:
+        # a large share of a tiny update: the data's gradient is what is small, not the decay strong
+        f.against("decay_too_weak", 0.4, f"weight decay {g(wd)} could shrink the weights by only {pull:.1%} over the whole "
+                                          f"run at this lr: too weak to hold them back"
+                                          + (f" (its {ws:.0%} share of each update says the data's gradient is tiny)"
+                                             if ws is not None and ws >= STRONG_SHARE else ""))
+    weak = pull is not None and pull < WEAK_PULL
+    if ws is not None and not weak:
         if ws >= STRONG_SHARE:
             f.support("wd_share_strong", 0.4, f"weight decay makes up {ws:.0%} of each update: the penalty, not the data, moves the weights")
         elif peak is not None and peak >= STRONG_SHARE:
@@ -41,10 +52,10 @@ def assess(ev, f) -> None:
                            f"weights in (now {ws:.0%})")
         elif ws <= WEAK_SHARE:
             f.against("wd_share_weak", 0.3, f"weight decay makes up only {ws:.0%} of each update")
-    else:
+    elif ws is None:
         f.need("weight-decay share of the update (or the regularization term): above ~50% the penalty holds the weights")
     wc, collapse = ev.weight_change, ev.weight_collapse
-    decaying = ws is None or ws >= WEAK_SHARE or (peak or 0) >= STRONG_SHARE
+    decaying = (ws is None or ws >= WEAK_SHARE or (peak or 0) >= STRONG_SHARE) and not weak
     if collapse is not None and collapse <= COLLAPSED and decaying:
         f.support("weights_collapsed", 0.25, f"the weights collapsed to {collapse:.0%} of their initial norm: the decay won over the data")
     elif wc is not None and wc <= SHRINK and decaying:
