@@ -84,6 +84,31 @@ def test_stagnation_stalled_early_without_chance_level():
     assert "stagnation" not in ids(make_run(noisy(_fall_then_flat(12, 0.6), 0.01)))  # an epoch log that converged
 
 
+def test_stagnation_a_noisy_loss_that_ends_where_it_started():
+    # heavy mini-batch noise around a level that never moves: its lowest stretch dips 12%+ below
+    # the start by chance, but the run ends where it began
+    y = noisy(flat(600, 1.0), 0.25, seed=3)
+    assert "stagnation" in ids(make_run(y))
+    # negative: the same noise around a loss that falls by a third is progress
+    assert "stagnation" not in ids(make_run(noisy(np.linspace(1.0, 0.66, 600), 0.25, seed=3)))
+    # near miss: a loss that fell by half and came back up is not "never left its start"
+    dip = np.concatenate([np.linspace(1.0, 0.5, 300), np.linspace(0.5, 0.98, 300)])
+    assert "stagnation" not in ids(make_run(noisy(dip, 0.02)))
+
+
+def test_stagnation_at_the_loss_of_a_uniform_guess():
+    # no number of classes: a fall to ln 3 = 1.0986, then the loss sits there
+    y = np.concatenate([np.linspace(1.7, 1.0986, 30), np.full(120, 1.0986)])
+    found = [s for s in detect(make_run(noisy(y, 0.002))) if s.id == "stagnation"]
+    assert found and "ln(3)" in found[0].summary
+    # negative: a converged loss that sits at 0.85 (ln 2.3: no whole number of classes)
+    y2 = np.concatenate([np.linspace(1.7, 0.85, 30), np.full(120, 0.85)])
+    assert ids(make_run(noisy(y2, 0.002))) == []
+    # near miss: near ln 3 but still falling (5% over the second half) is not sitting at a guess
+    y3 = np.concatenate([np.linspace(1.7, 1.13, 30), np.linspace(1.13, 1.07, 120)])
+    assert "stagnation" not in ids(make_run(noisy(y3, 0.002)))
+
+
 def test_oscillation_positive_negative_near_miss():
     assert "oscillation" in ids(make_run(noisy(oscillating(), 0.05)))
     assert "oscillation" not in ids(make_run(noisy(healthy(), 0.2)))

@@ -9,6 +9,10 @@ Three ways:
   :data:`STALL_FLAT_REL` of the start from that part's level, or within noise). That is the curve of a net that
   dropped to a uniform guess (or to wherever dead units and a decayed lr left it) and stayed,
   told without knowing the number of classes;
+* a noisy loss that ends where it started (within :data:`END_REL`): its lowest stretch was a
+  dip of the noise, not progress;
+* when the number of classes is unknown, the second half sits still at ln(k) for a small k:
+  the loss of a uniform guess says how many classes there are;
 * when the number of classes C is known: the loss sits near chance level ln(C) (never more than
   :data:`NEAR_CHANCE` below it, nor far above) and has not moved over the last half of the run.
   A net that fell from a huge first loss to a uniform guess, or whose lr decayed to nothing a
@@ -48,6 +52,16 @@ STALL_FLAT_NOISE = 5.0
 STALL_TREND = 0.02
 #: ...judged on at least this many logged points (a few dozen epochs cannot show "still").
 STALL_MIN_POINTS = 12
+#: A noisy loss that ends within END_REL of its start, whose lowest stretch was a dip at most
+#: MAX_DIP_REL below the start, never left its start.
+END_REL = 0.05
+MAX_DIP_REL = 0.3
+#: Without a known number of classes: a second half that sits within GUESS_FLAT of its level,
+#: with that level within GUESS_TOL of ln(k) for k up to GUESS_MAX_CLASSES, is a uniform guess
+#: (the tolerance covers class priors that are not quite uniform).
+GUESS_MAX_CLASSES = 12
+GUESS_TOL = 0.015
+GUESS_FLAT = 0.01
 
 
 def detect(cx) -> Symptom | None:
@@ -59,7 +73,10 @@ def detect(cx) -> Symptom | None:
     gain = start - best
     rel = gain / max(abs(start), 1e-12)
     unit = cx.run.meta.get("step_unit", "step")
-    if rel <= MAX_REL_IMPROVEMENT or gain <= NOISE_K * c.level_noise:
+    # a noisy loss that ends where it started: its lowest stretch was a dip of the noise
+    end_rel = (start - c.end) / max(abs(start), 1e-12)
+    back_to_start = c.n >= STALL_MIN_POINTS and c.ys.size >= 10 and end_rel <= END_REL and rel <= MAX_DIP_REL
+    if rel <= MAX_REL_IMPROVEMENT or gain <= NOISE_K * c.level_noise or back_to_start:
         conf = float(np.clip(0.95 - 0.4 * max(rel, 0) / MAX_REL_IMPROVEMENT, 0.5, 0.95))
         return Symptom(ID, c.first_step, c.last_step, conf,
                        f"loss stayed at {fmt(start)} for all {fmt_step(c.last_step - c.first_step)} "
@@ -80,6 +97,14 @@ def detect(cx) -> Symptom | None:
                        f"every tenth of that stretch within {fmt(stalled)} of its level",
                        {"improvement": rel_late, "stalled_from": STALL_FROM})
     ch = cx.chance
+    if ch is None:
+        guess = _at_a_guess(c)
+        if guess is not None:
+            k, level, dev = guess
+            return Symptom(ID, c.first_step, c.last_step, 0.7,
+                           f"loss fell from {fmt(start)} to {fmt(level)} = ln({k}), the loss of a uniform guess over "
+                           f"{k} classes, and sat there for the second half of the run (within {fmt(dev)})",
+                           {"improvement": rel, "chance": float(np.log(k)), "guessed_classes": k})
     # near chance: judged by the level of the second half (a net that dipped below chance early
     # and went back to a uniform guess sits at chance all the same)
     second = float(np.median(c.ys[c.pos >= 0.5])) if c.ys.size >= 10 else best
@@ -92,6 +117,27 @@ def detect(cx) -> Symptom | None:
     return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.9 - 2 * below, 0.5, 0.9)),
                    f"loss sat near chance level ln(C) = {fmt(ch)} (best {fmt(best)}, from {fmt(start)}) and did "
                    f"not move over the second half of the run", {"improvement": rel, "chance": ch})
+
+
+def _at_a_guess(c) -> tuple[int, float, float] | None:
+    """``(k, level, deviation)`` when the second half of the run sits still at ln(k) for a small
+    number of classes k (a uniform guess: the number of classes unknown, the level says it),
+    else ``None``."""
+    if c.n < STALL_MIN_POINTS or c.ys.size < 10:
+        return None
+    m = c.pos >= 0.5
+    level = float(np.median(c.ys[m]))
+    if not level > 0:
+        return None
+    k = int(round(float(np.exp(level))))
+    if not 2 <= k <= GUESS_MAX_CLASSES or abs(level - np.log(k)) > GUESS_TOL * np.log(k):
+        return None
+    dev = 0.0
+    for a in np.arange(0.5, 1.0, 0.1):
+        mm = (c.pos >= a) & (c.pos < a + 0.1)
+        if mm.any():
+            dev = max(dev, abs(float(np.median(c.ys[mm])) - level))
+    return (k, level, dev) if dev <= GUESS_FLAT * level else None
 
 
 def _stalled(c, rel: float) -> float | None:
