@@ -3,7 +3,8 @@
 Recognised when the loss ends at least :data:`FACTOR` times above its lowest level, by at least
 :data:`MIN_RISE` of its start, and back above where it started (or still climbing steeply over the
 last fifth, by that much again), or
-when it turns non-finite after rising. Judged on bin medians, so mini-batch noise and lone spikes do not count.
+when it turns non-finite after rising. Judged on bin medians, so mini-batch noise and lone spikes do not count;
+a validation loss that stayed calm and ends at its minimum vetoes a finite rise (a sparse, noisy log).
 Known false positives: losses that legitimately grow (a GAN's generator loss, a
 negative log-likelihood with a learned variance) look the same.
 """
@@ -23,6 +24,22 @@ TAIL_RISE = 1.3
 #: ...by at least this share of the start level above the low (a loss that fell to 1e-6 and
 #: wobbles up to 1e-5 has multiplied, but not grown: it is still at ~0).
 MIN_RISE = 0.1
+
+
+#: A validation loss of this many points that ends within VAL_END of its minimum and never swung
+#: says the model itself did not diverge (a sparse, noisy training log can seem to).
+VAL_POINTS = 8
+VAL_END = 0.05
+
+
+def _val_settled(cx) -> bool:
+    from .oscillation import _val_calm
+
+    v = cx.val
+    if v is None or v.n < VAL_POINTS or not _val_calm(cx):
+        return False
+    vv = v.values[np.isfinite(v.values)]
+    return bool(vv.size and vv[-1] <= (1 + VAL_END) * float(vv.min()) and float(vv.min()) > 0)
 
 
 def detect(cx) -> Symptom | None:
@@ -46,6 +63,8 @@ def detect(cx) -> Symptom | None:
     ok = (grown >= FACTOR and end - low >= size and (end >= 0.9 * start or rising_tail)) or nonfinite_after_rise
     if not ok:
         return None
+    if c.first_bad_step is None and _val_settled(cx):
+        return None  # the model did not grow worse: the rise is in the training batches' noise
     conf = float(np.clip(0.6 + 0.4 * np.log(max(grown, 1.0) / FACTOR) / np.log(4), 0.6, 1.0))
     at = float(c.bin_steps[i_low])
     tail = f", then became non-finite at step {fmt_step(c.first_bad_step)}" if c.first_bad_step else ""

@@ -9,7 +9,8 @@ Two ways to see it:
   of the late level and :data:`DISP_RANGE` of the progress made after the first fall, for swings faster
   than a bin (a healthy run's mini-batch noise is small next to the distance it has come).
 
-Fast scatter (both the step-level and the point-to-point kind) does not count when a validation
+Fast scatter (both the step-level and the point-to-point kind, and swings of a curve logged every
+few steps, whose smoothing spans only a few mini-batches) does not count when a validation
 loss of :data:`VAL_POINTS` points or more stays calm: a model that swings shows it on a fixed
 validation set too, mini-batch noise does not. The step-level kind also needs the scatter to
 grow (:data:`GROWS`), the level to stop falling (:data:`STALLED`) or the validation loss to swing.
@@ -120,7 +121,9 @@ def detect(cx) -> Symptom | None:
     h = max(RANGE_FRAC * rng, LEVEL_FRAC * level, noise, floor, 1e-12)
     piv = zigzag(ys, h)
     ups = [(piv[k], piv[k + 1]) for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]]]
-    if len(ups) >= MIN_UPSWINGS:
+    # a per-point curve (a log every k steps, or per epoch) smooths over a few points only: its
+    # swings may be single mini-batches, which a calm validation loss shows them to be
+    if len(ups) >= MIN_UPSWINGS and not _val_calm(cx):
         amp = max(float(ys[b] - ys[a]) for a, b in ups)
         conf = float(np.clip(0.55 + 0.1 * (len(ups) - MIN_UPSWINGS) + 0.2 * amp / max(rng, 1e-12), 0.55, 0.98))
         first = float(c.bin_steps[after][ups[0][0]] if after.sum() >= 5 else c.bin_steps[ups[0][0]])

@@ -5,7 +5,9 @@ points before it, or of the bin before; never the points after), by all of: :dat
 (in log space for positive losses, whose mini-batch noise is multiplicative), :data:`RANGE_FRAC`
 of the curve's range and :data:`LEVEL_FRAC` of the level. The range term keeps the heavy tail
 of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from counting.
-Spikes must be rare (at most :data:`MAX_SHARE` of points): many of them is oscillation.
+Spikes must be rare (at most :data:`MAX_SHARE` of points): many of them is oscillation. In a log
+that keeps one step in k, a high point that the validation loss right after it does not follow
+was one hard mini-batch, not the model thrown off (:func:`_one_batch`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,31 @@ def _causal_median(v: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+#: In a log that keeps one step in k, a point is one mini-batch among k: a high one that the
+#: validation loss right after it does not follow (by VAL_RISE of its level) was a hard batch,
+#: not the model thrown off. Needs VAL_POINTS validation points.
+VAL_RISE = 0.15
+VAL_POINTS = 8
+
+
+def _one_batch(cx, st: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Which hits of a sparse log (points more than a step apart) the validation loss shows
+    to be single hard batches (see :data:`VAL_RISE`)."""
+    out = np.zeros(hit.size, bool)
+    v = cx.val
+    if v is None or v.n < VAL_POINTS or st.size < 2 or float(np.median(np.diff(st))) <= 1:
+        return out
+    vs, vv = v.steps, v.values
+    for i in np.flatnonzero(hit):
+        after = int(np.searchsorted(vs, st[i], side="left"))
+        if after >= vs.size or after == 0:
+            continue
+        before = float(vv[after - 1])
+        nxt = float(np.max(vv[after:after + 2]))
+        out[i] = before > 0 and nxt < (1 + VAL_RISE) * before
+    return out
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     if c.n < 2 * WINDOW:
@@ -92,6 +119,8 @@ def detect(cx) -> Symptom | None:
     hit = (dev > SIGMA_K * sigma) & (jump > RANGE_FRAC * rng) & (jump > LEVEL_FRAC * np.abs(base))
     # warm-up: the first points have too little past to judge them against
     hit[: max(WINDOW if m == 1 else m, int(WARMUP * v.size))] = False
+    if hit.any():
+        hit &= ~_one_batch(cx, st, hit)
     n_hit = int(hit.sum())
     if n_hit == 0 or n_hit > MAX_SHARE * v.size:
         return None

@@ -130,6 +130,8 @@ def _run_diagnosis(a: Assessment) -> Diagnosis:
     causes.sort(key=lambda c: (-c.score, order[c.verdict], c.id))
     if healthy and inconclusive is None:
         inconclusive = _red_flag(ev)
+    if healthy and inconclusive is None:
+        causes, inconclusive = _fault_seen(causes, a.findings)
     if healthy and inconclusive is not None:
         return Diagnosis(run.source, None, tuple(symptoms), tuple(causes), tuple(needs), tuple(warnings), run,
                          inconclusive=inconclusive)
@@ -137,6 +139,39 @@ def _run_diagnosis(a: Assessment) -> Diagnosis:
         warnings.append(inconclusive)
     return Diagnosis(run.source, healthy, tuple(symptoms), tuple(causes), tuple(needs),
                      tuple(warnings), run)
+
+
+#: Evidence that is a fault in itself, whatever the curve shows (rule key -> its cause): a run
+#: whose internals show one is never called healthy. The cause is named ``likely`` and the run
+#: is inconclusive: the curve has not (yet) shown what the fault costs.
+FAULT_RULES = {
+    "outputs_are_probs": "loss_misuse",  # a softmax inside the model before a loss on logits
+    "grads_not_cleared": "missing_zero_grad",  # gradients summed over steps
+    "decayed_early": "lr_schedule",  # the lr at ~0 for most of the run
+}
+
+
+def _fault_seen(causes: list[Cause], findings: dict[str, Finding]) -> tuple[list[Cause], str | None]:
+    """A symptom-free run whose internals show a fault of :data:`FAULT_RULES`: that cause made
+    likely, and why the run is not called healthy."""
+    import dataclasses
+
+    why = []
+    out = []
+    for c in causes:
+        f = findings.get(c.id)
+        keys = [k for k, cause in FAULT_RULES.items() if cause == c.id and f is not None and f.keys.get(k, 0) > 0]
+        if keys and not f.ruled_out:
+            line = next((e for e in f.evidence if not e.startswith("no symptom")), c.id)
+            why.append(line)
+            mod = next(m for m in RULES if m.ID == c.id)
+            c = dataclasses.replace(c, verdict="likely", score=max(c.score, 0.7), fix=f.fix or mod.FIX,
+                                    evidence=tuple(e for e in c.evidence if not e.startswith("no symptom")))
+        out.append(c)
+    if not why:
+        return causes, None
+    out.sort(key=lambda c: (c.verdict != "likely", -c.score, c.id))
+    return out, "no symptom in the curve, but " + "; ".join(why)
 
 
 def _progress(run: Run, cx: Context) -> tuple[float, float, float, str] | None:

@@ -520,7 +520,13 @@ def _verdict(dx: Diagnosis, g: _Glyphs, hints: bool = True) -> Text:
     if dx.healthy:
         return Text.assemble((f"{g.ok} healthy", "bold green"), ": no symptoms found")
     if dx.healthy is None:
-        return Text.assemble(("? inconclusive", "bold yellow"), f": {dx.inconclusive or 'cannot be judged'}")
+        t = Text.assemble(("? inconclusive", "bold yellow"), f": {dx.inconclusive or 'cannot be judged'}")
+        for i, c in enumerate(dx.likely):
+            t.append(f" {g.arrow} " if not i else "; ")
+            t.append(f"{verdict_title(c.verdict)}: ", style=VERDICT_STYLE.get(c.verdict, ""))
+            t.append(cause_title(c), style="bold")
+            t.append(f" ({c.id})")
+        return t
     t = Text()
     t.append(f"{g.fail} ", style="bold red")
     t.append(", ".join(s.id for s in dx.symptoms) or "symptoms found", style="bold red")

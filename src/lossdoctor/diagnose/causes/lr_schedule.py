@@ -18,11 +18,22 @@ WARM_START = 0.3
 ALIGN = 0.15
 #: lr under 1% of its peak before this point of the run: decayed too early.
 EARLY_DECAY = 0.6
+#: On a run whose curve shows nothing: an lr under 1% of its peak before this point is a fault
+#: in itself (most of the run had no lr to learn with).
+QUIET_DECAY = 0.3
 #: The lr peaks this late in the (so far) logged run: it is still warming up.
 STILL_WARMING = 0.9
 
 
 def assess(ev, f) -> None:
+    if not ev.symptoms:
+        lr = ev.lr_shape
+        if lr is not None and not lr["constant"] and lr["low_pos"] <= QUIET_DECAY:
+            # whatever the curve: the lr was ~0 for most of the run, which the run could not use
+            f.support("decayed_early", 0.4, f"the lr fell under 1% of its peak at {pct(lr['low_pos'])} of the run: "
+                                            f"the rest of the run barely moved the weights")
+            f.fix = "decay the lr later or to a higher floor (e.g. 10% of the peak)"
+        return
     if not any(s in ev.ids for s in PRODUCES):
         return
     lr = ev.lr_shape
