@@ -395,3 +395,23 @@ def test_a_decay_too_weak_to_pull_the_weights_in_is_not_blamed():
     dx = lossdoctor.diagnose(make_run(noisy(flat(N, 2.3), 0.01), hparams=hp,
                                       extra=monitored(wd_share=np.full(N, 0.85), update_ratio=np.full(N, 2e-5))))
     assert any("makes up 85% of each update" in e for e in dx.cause("regularization_too_strong").evidence)
+
+
+def test_batches_in_the_same_order_every_epoch_are_found_without_the_epoch_length():
+    rng = np.random.default_rng(0)
+    period = 37  # batches per epoch, unknown to the log
+    pattern = rng.normal(0, 0.15, period)  # each batch's own difficulty, the same every epoch
+    t = np.arange(N)
+    y = 0.3 + 1.2 * np.exp(-t / 300) + pattern[t % period] + rng.normal(0, 0.02, N)
+    from lossdoctor.diagnose.engine import assess
+
+    per = assess(make_run(y)).ev.epoch_periodicity
+    assert per is not None and per[1] == period
+    dx = lossdoctor.diagnose(make_run(y))
+    assert any(f"every {period} steps" in e for e in dx.cause("data_problem").evidence)
+    # negative: the same run with the batches reshuffled every epoch
+    y2 = 0.3 + 1.2 * np.exp(-t / 300) + rng.normal(0, 0.15, N)
+    assert assess(make_run(y2)).ev.epoch_periodicity is None
+    # near miss: slow wiggles correlate at every nearby lag alike, with no sharp repeat
+    y3 = 0.3 + 1.2 * np.exp(-t / 300) + 0.1 * np.sin(t / 7.0) + rng.normal(0, 0.02, N)
+    assert assess(make_run(y3)).ev.epoch_periodicity is None

@@ -15,8 +15,8 @@ pay nothing. Statistics stay on the device until the monitor pulls them with eve
   units that are exactly zero for every sample of the batch. This is where dead units land
   whatever made them: a ReLU called as a function (``F.relu``, which has no module to hook) leaves
   the same zeros at the next layer's input as ``nn.ReLU`` does.
-- ``input_rms`` (the first Linear, Conv or recurrent layer, when its input is floating point):
-  root mean square of the data as the network receives it. Standardised features give ~1,
+- ``input_rms`` (the first layer with weights, when it is a Linear, Conv or recurrent one and
+  its input is floating point): root mean square of the data as the network receives it. Standardised features give ~1,
   pixels in [0, 1] ~0.5; raw pixels or unscaled measurements give tens to thousands (Karpathy's
   "visualize just before the net").
 - ``out_min``, ``out_max``, ``out_rowsum_dev`` (the model's own output, its logits): smallest and
@@ -55,11 +55,13 @@ def dense_inputs(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
 
 
 def first_layer(model: nn.Module, clean) -> list[tuple[str, nn.Module]]:
-    """The first Linear, Conv or recurrent layer registered in the model (where the data comes
-    in), as a list of at most one ``(name, module)``."""
+    """The layer where the data comes in, when it is a Linear, Conv or recurrent one: the first
+    module registered with weights of its own, as a list of at most one ``(name, module)``. A
+    model that starts with an embedding or a normalization layer gets none (its first Linear
+    sees what that layer made of the data, not the data)."""
     for n, m in model.named_modules():
-        if isinstance(m, FIRST):
-            return [(clean(n), m)]
+        if any(True for _ in m.parameters(recurse=False)):
+            return [(clean(n), m)] if isinstance(m, FIRST) else []
     return []
 
 

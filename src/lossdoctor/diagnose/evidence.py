@@ -57,6 +57,12 @@ def thin(s: Series, n: int = THIN_TO) -> Series:
 
 #: Searching a per-step loss for a repeating pattern (FFT autocorrelation) up to this length.
 PERIOD_MAX_POINTS = 200_000
+#: Without a known epoch length (see ``Evidence._sharp_period``): the shortest period looked
+#: for, the correlation the wiggles must reach at it (and nearly again at twice it), and how far
+#: above its neighbouring lags.
+SHARP_MIN_PERIOD = 4
+PERIODIC_SHARP = 0.5
+SHARP_MARGIN = 0.25
 
 
 class Evidence:
@@ -344,10 +350,10 @@ class Evidence:
         if s is None or len(s) < 40 or len(s) > PERIOD_MAX_POINTS or not np.all(np.diff(s.steps) == 1):
             return None
         x = s.values
-        # only at the epoch length the log itself gives: a period guessed from the loss finds
-        # one in any run (two early spikes, or a healthy run's slow wiggles)
         period = self.steps_per_epoch
-        if period is None or period < 4 or len(s) < 3 * period:
+        if period is None:
+            return self._sharp_period(x)
+        if period < 4 or len(s) < 3 * period:
             return None
         k = max(3, period // 4) | 1
         from ..detect.curve import running_median
@@ -357,6 +363,39 @@ class Evidence:
         if a.std() == 0 or b.std() == 0:
             return None
         return float(np.corrcoef(a, b)[0, 1]), period
+
+    @staticmethod
+    def _sharp_period(x: np.ndarray) -> tuple[float, int] | None:
+        """Without a known epoch length: the lag at which the loss's step-to-step wiggles repeat
+        exactly, and only there. A fixed batch order repeats every batch's loss one epoch later
+        (a correlation at lag P far above the one at P-1 and P+1, and again at 2P); a healthy
+        run's slow wiggles correlate at every nearby lag alike, and two early spikes at no
+        second multiple. ``(correlation at P, P)`` or ``None``."""
+        n = x.size
+        if n < 4 * SHARP_MIN_PERIOD:
+            return None
+        resid = np.diff(x)  # wiggles: the trend and slow drifts gone
+        resid = resid - resid.mean()
+        m = resid.size
+        f = np.fft.rfft(resid, 2 * m)
+        ac = np.fft.irfft(f * np.conj(f))[:m]
+        if not ac[0] > 0:
+            return None
+        ac = ac / (ac[0] * (m - np.arange(m)) / m)  # unbiased: each lag by its overlap
+        top = m // 4
+        if top <= SHARP_MIN_PERIOD + 1:
+            return None
+        lags = np.arange(SHARP_MIN_PERIOD, top)
+        best = float(np.max(ac[lags]))
+        # the shortest lag that repeats as well as the best one (its multiples repeat too)
+        for p in lags[ac[lags] >= max(PERIODIC_SHARP, best - SHARP_MARGIN)]:
+            p = int(p)
+            r = float(ac[p])
+            beside = max(float(ac[p - 1]), float(ac[p + 1]))
+            again = float(ac[2 * p]) if 2 * p < m else 0.0
+            if r - beside >= SHARP_MARGIN and again >= PERIODIC_SHARP - SHARP_MARGIN:
+                return min(r, 1.0), p
+        return None
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

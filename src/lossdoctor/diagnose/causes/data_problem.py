@@ -93,8 +93,13 @@ def assess(ev, f) -> None:
                        f"scale (not normalised?)")
     per = ev.epoch_periodicity
     if per is not None and per[0] >= PERIODIC:
-        f.support("epoch_periodic", 0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation {per[0]:.2f}): "
-                       f"the batches come in the same order each time (not shuffled?)")
+        if ev.steps_per_epoch is not None:
+            f.support("epoch_periodic", 0.4, f"the loss repeats the same pattern every epoch ({per[1]} steps; correlation "
+                                             f"{per[0]:.2f}): the batches come in the same order each time (not shuffled?)")
+        else:
+            f.support("epoch_periodic", 0.4, f"the loss's step-to-step wiggles repeat exactly every {per[1]} steps "
+                                             f"(correlation {per[0]:.2f}, at no nearby lag, and again at {2 * per[1]}): "
+                                             f"the same batches come in the same order every pass (not shuffled?)")
     r = ev.layer_grad_ratio
     if r is not None and r[0] >= INPUT_SCALE and ("oscillation" in ev.ids or "slow_convergence" in ev.ids):
         f.support("first_layer_grad_huge", 0.3, f"the first layer gets {g(r[0])}x the gradient of the last: the inputs look unnormalised")
