@@ -134,10 +134,11 @@ def scores(a, weights: dict[str, Any] | None = None) -> dict[str, float] | None:
 
 
 def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None, run=None) -> tuple[float, str]:
-    """``(score, verdict)`` of one cause from its probability. A cause that makes the curve the
-    run shows stays ``possible`` unless a rule of its own speaks against it: base rates and shape
-    statistics alone never dismiss what the curve allows (nor make a cause that does not make it
-    possible, nor commit to one)."""
+    """``(score, verdict)`` of one cause from its probability: ``likely`` above the regime's
+    threshold with a rule of its own for it and a curve it makes; ``possible`` above the
+    ``possible`` threshold when it makes the curve (or its own rules speak for it); ``unlikely``
+    below. Base rates and shape statistics never commit to a cause, nor make one possible that
+    does not make the curve."""
     weights = weights or load()
     th = dict(weights["thresholds"])
     th["likely"] = likely_threshold(th, run) if run is not None else likely_threshold(th, _NoRun)
@@ -152,7 +153,7 @@ def verdict(p: float, finding, fits: bool, weights: dict[str, Any] | None = None
     if p >= th["likely"]:  # the internals point here, but the cause does not make this curve
         finding.note("but this cause does not make the curve this run shows")
         return min(p, th["likely"] - 1e-3), "possible"
-    if (fits and not against) or (p >= th["possible"] and (fits or own)):
+    if p >= th["possible"] and (fits or own):
         return p, "possible"
     return p, "unlikely"
 
