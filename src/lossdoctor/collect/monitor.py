@@ -22,6 +22,7 @@ import functools
 import logging
 import math
 import os
+import time
 import warnings
 import weakref
 from typing import Any, Callable, Iterable, Mapping
@@ -112,6 +113,103 @@ def _holds_values(grad):
     if grad.layout != torch.strided:
         return None
     return grad.detach().ne(0).any()
+
+
+#: The budget's clock: this thread's CPU time (a loaded machine's pauses are not the monitor's cost).
+_clock = time.thread_time
+
+
+class Budget:
+    """How often the costly statistics run at ``detail="default"``, so that the monitor's own
+    work stays within a share of the training step.
+
+    The gradient norm is one pass over every gradient; on a model whose step is short next to
+    that pass (a small MLP on the CPU: ~100 us of a 2.5 ms step) it is taken every
+    ``grad_every`` steps, so that it costs at most :data:`GRAD_SHARE` of the step (or
+    :data:`FLOOR_S`, whichever is more). Steps shorter than :data:`MIN_STEP_S` keep everything.
+    Likewise the per-layer samples (a copy of the weights and a few passes over them): every
+    ``sample_every`` steps, never closer than ``every_n``, within :data:`SAMPLE_SHARE`. The cost
+    is measured on the run itself (the monitor's own time, and the time between optimizer steps)
+    over the first :data:`WARMUP` steps, and looked at again every :data:`RETUNE` steps."""
+
+    GRAD_SHARE = 0.004
+    SAMPLE_SHARE = 0.004
+    FLOOR_S = 20e-6
+    #: Steps shorter than this (of this thread's CPU time) keep every statistic: a model that
+    #: small trains in minutes, and the monitor's fixed ~30 us would space everything out.
+    MIN_STEP_S = 1e-3
+    WARMUP = 20
+    RETUNE = 100
+    #: At most this many steps between two gradient norms, and sample_every at most this many
+    #: times every_n: the log keeps a curve of each.
+    MAX_GRAD_EVERY = 10
+    MAX_SAMPLE_FACTOR = 10
+
+    __slots__ = ("every_n", "samples", "grad_every", "sample_every", "_t_prev", "_interval", "_steps", "_grads",
+                 "_samples", "_last_sampled", "_n", "_acc")
+
+    def __init__(self, every_n: int, samples: bool = True):
+        self.every_n = every_n
+        self.samples = samples  # an every_n the user chose is kept as it is
+        self.grad_every = 1
+        self.sample_every = every_n
+        self._t_prev = None
+        self._interval = None
+        self._steps: list[float] = []  # the last few times between optimizer steps (seconds)
+        self._grads: list[float] = []  # the last few costs of a gradient-norm pass
+        self._samples: list[float] = []  # the last few costs of a sampled step's extra work
+        self._last_sampled = -1
+        self._n = 0
+        self._acc = 0.0
+
+    def tick(self) -> float:
+        """Called at each optimizer step's start: the time between steps; returns now."""
+        now = _clock()
+        if self._t_prev is not None:
+            self._steps.append(now - self._t_prev)
+            del self._steps[:-9]
+        self._t_prev = now
+        self._n += 1
+        if self._n == self.WARMUP or (self._n > self.WARMUP and self._n % self.RETUNE == 0):
+            self._decide()
+        self._acc = 0.0
+        return now
+
+    def grad_due(self, index: int) -> bool:
+        return self.grad_every == 1 or index % self.grad_every == 0
+
+    def spent(self, sampled: bool, since: float) -> None:
+        """Record the cost of the work just done (a sampled step's parts add up)."""
+        dt = _clock() - since
+        if sampled:
+            self._acc += dt  # this step's parts so far (the pre-hook's, then the post-hook's)
+            self._samples[-1:] = [self._acc] if self._last_sampled == self._n else self._samples[-1:]
+            if self._last_sampled != self._n:
+                self._samples.append(self._acc)
+                del self._samples[:-5]
+                self._last_sampled = self._n
+        else:
+            self._grads.append(dt)
+            del self._grads[:-9]
+
+    def _decide(self) -> None:
+        if not self._steps:
+            return
+        self._interval = sorted(self._steps)[len(self._steps) // 2]  # the median of the last few
+        if self._interval < self.MIN_STEP_S:  # a step this short: the run is short too, keep all
+            self.grad_every, self.sample_every = 1, self.every_n
+            return
+        # medians of the last few: a first sample that allocates its buffers, or a pause of the
+        # machine, must not space everything out
+        if self._grads:
+            allowed = max(self.GRAD_SHARE * self._interval, self.FLOOR_S)
+            t = sorted(self._grads)[len(self._grads) // 2]
+            self.grad_every = int(min(max(1, math.ceil(t / allowed)), self.MAX_GRAD_EVERY))
+        if self.samples and self.every_n and self._samples:
+            allowed = max(self.SAMPLE_SHARE * self._interval, self.FLOOR_S)
+            t = sorted(self._samples)[len(self._samples) // 2]
+            k = max(self.every_n, math.ceil(t / allowed / self.every_n) * self.every_n)
+            self.sample_every = int(min(k, self.MAX_SAMPLE_FACTOR * self.every_n))
 
 
 class _StepData:
@@ -353,6 +451,10 @@ class Monitor:
             act_every = 0
         # 0 switches a schedule off
         self.every_n = max(0, int(every_n if every_n is not None else n_every))
+        # at detail="default" the monitor keeps its own per-step work within a share of the
+        # training step (see Budget): on a model whose step is short next to a pass over its
+        # gradients, the gradient norm and the per-layer samples are spaced further apart
+        self._budget = Budget(self.every_n, samples=every_n is None) if detail == "default" else None
         self.act_every = max(0, int(act_every if act_every is not None else a_every))
         self.model = model
         self.optimizer = _unwrap_optimizer(optimizer)
@@ -542,7 +644,8 @@ class Monitor:
         return d
 
     def _sampled(self, index: int) -> bool:
-        return bool(self.every_n) and index % self.every_n == 0 and "sampling" not in self._failed
+        every = self._budget.sample_every if self._budget is not None else self.every_n
+        return bool(every) and index % every == 0 and "sampling" not in self._failed
 
     def _pre_hook(self, optimizer, args, kwargs):
         if self._off or "optimizer hooks" in self._failed:
@@ -557,11 +660,18 @@ class Monitor:
                 found = getattr(optimizer, "found_inf", None)
                 d.found_inf = found.detach().sum() if isinstance(found, torch.Tensor) else found
             closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0] is the optimizer
+            b = self._budget
+            t0 = b.tick() if b is not None else 0.0
             if d.sampled and self.params:
                 d.wds = [g.get("weight_decay", 0.0) or 0.0 for g in groups]
                 d.w_before = stats.copy(self.params, self._copy_buf())
             if closure is None and not d.grads_done:
-                self._grad_stats(d, self.params)
+                if d.sampled or b is None or b.grad_due(self._n_opt):
+                    self._grad_stats(d, self.params)
+                    if b is not None:
+                        b.spent(d.sampled, t0)
+                else:
+                    d.grads_done = True  # not this step: the budget spaces the gradient norms
         except Exception as exc:
             self._degrade("optimizer hooks", exc)
             self._cur = None
@@ -583,8 +693,11 @@ class Monitor:
             if not d.grads_done:  # closure optimizers: the gradients exist only now
                 self._grad_stats(d, d.w_before if d.w_before is not None else self.params)
             if d.sampled and d.w_before is not None:
+                t0 = _clock()
                 d.dvec = stats.delta_norms(self.params, d.w_before, self._prec)
                 d.w_before = None
+                if self._budget is not None:
+                    self._budget.spent(True, t0)
             if self._probe.armed:
                 d.act = self._probe.take()
             self._done = d
