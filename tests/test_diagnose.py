@@ -415,3 +415,15 @@ def test_batches_in_the_same_order_every_epoch_are_found_without_the_epoch_lengt
     # near miss: slow wiggles correlate at every nearby lag alike, with no sharp repeat
     y3 = 0.3 + 1.2 * np.exp(-t / 300) + 0.1 * np.sin(t / 7.0) + rng.normal(0, 0.02, N)
     assert assess(make_run(y3)).ev.epoch_periodicity is None
+
+
+def test_a_quiet_curve_with_a_fault_in_the_internals_is_not_healthy():
+    every10 = T[10::10]
+    stale = (every10, np.ones(every10.size))
+    dx = lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), extra={**monitored(), "grad_stale": stale}))
+    assert dx.healthy is None and "no symptom in the curve, but" in dx.inconclusive
+    assert [c.id for c in dx.likely] == ["missing_zero_grad"]
+    assert dx.to_dict()["inconclusive"].startswith("no symptom in the curve")
+    # the same curve whose gradients were cleared is healthy
+    cleared = (every10, np.zeros(every10.size))
+    assert lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), extra={**monitored(), "grad_stale": cleared})).healthy

@@ -25,6 +25,9 @@ def one(name: str, seed: int, out: str) -> dict[str, Any]:
 
     warnings.simplefilter("ignore")
     logging.getLogger("lossdoctor").setLevel(logging.CRITICAL)
+    import torch
+
+    torch.set_num_threads(1)  # one worker per core: intra-op threads on top only fight each other
     from lossdoctor.scenarios import SCENARIOS, record, selfcheck
     from lossdoctor.scenarios.monitored import train_monitored
     from lossdoctor.scenarios.recording import Recording

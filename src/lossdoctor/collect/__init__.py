@@ -14,8 +14,11 @@ Every step (cheap, computed on the device):
   ``loss``; ``lr`` of param group 0 and ``lr/pg1``, ``lr/pg2``... of the others; ``grad_norm``,
   the global L2 norm of the gradients as the optimizer sees them (unscaled under GradScaler,
   after any clipping: pass ``grad_norm=`` the value ``clip_grad_norm_`` returns to log the
-  pre-clipping norm); ``skipped`` = 1 on steps a GradScaler skipped.
-Every ``every_n`` steps (``detail="default"``: 10; ``"full"``: 1):
+  pre-clipping norm); ``skipped`` = 1 on steps a GradScaler skipped. At ``detail="default"``
+  the gradient norm is spaced (every 2-10 steps) when one pass over the gradients would cost
+  more than a small share of a step of 1 ms or more (see ``monitor.Budget``).
+Every ``every_n`` steps (``detail="default"``: 10, spaced further by the same budget unless
+``every_n`` is passed; ``"full"``: 1):
   ``grad_norm/<param>`` and ``weight_norm/<param>`` per parameter in ``named_parameters()``
   order (input side first); ``weight_norm``; ``update_ratio`` = ||w_after - w_before|| /
   ||w_before|| globally and ``update_ratio/<param>``; ``wd_share``, the share of the update
