@@ -104,6 +104,9 @@ def test_stagnation_at_the_loss_of_a_uniform_guess():
     # negative: a converged loss that sits at 0.85 (ln 2.3: no whole number of classes)
     y2 = np.concatenate([np.linspace(1.7, 0.85, 30), np.full(120, 0.85)])
     assert ids(make_run(noisy(y2, 0.002))) == []
+    # a loss far above any guess (1e300, or one that overflows exp) is no number of classes
+    assert ids(make_run(np.full(150, 1e300))) == ["stagnation"]
+    assert "stagnation" not in ids(make_run(np.concatenate([np.linspace(5000, 800, 30), np.full(120, 800.0)])))
     # near miss: near ln 3 but still falling (5% over the second half) is not sitting at a guess
     y3 = np.concatenate([np.linspace(1.7, 1.13, 30), np.linspace(1.13, 1.07, 120)])
     assert "stagnation" not in ids(make_run(noisy(y3, 0.002)))

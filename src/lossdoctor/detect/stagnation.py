@@ -127,7 +127,7 @@ def _at_a_guess(c) -> tuple[int, float, float] | None:
         return None
     m = c.pos >= 0.5
     level = float(np.median(c.ys[m]))
-    if not level > 0:
+    if not 0 < level < np.log(GUESS_MAX_CLASSES + 1):
         return None
     k = int(round(float(np.exp(level))))
     if not 2 <= k <= GUESS_MAX_CLASSES or abs(level - np.log(k)) > GUESS_TOL * np.log(k):
