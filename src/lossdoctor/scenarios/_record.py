@@ -62,6 +62,10 @@ def _train(cfg: TrainConfig, meta: dict[str, Any]) -> Recording:
     decay = [float(g.get("weight_decay", 0.0) or 0.0) for g in groups]
     decoupled = _is_decoupled(opt)
     acts = _ActivationStats(model)
+    from ..collect.activations import _logits, first_layer
+
+    takes_data = bool(first_layer(model, lambda n: n))  # the data meets a Linear/Conv/RNN first
+    smallest = min(params, key=lambda p: p.numel()) if params else None
 
     Xtr, ytr = cfg.train
     Xva, yva = cfg.val
@@ -75,9 +79,24 @@ def _train(cfg: TrainConfig, meta: dict[str, Any]) -> Recording:
         if cfg.zero_grad:
             opt.zero_grad(set_to_none=True)
         acts.on = True
-        out = model(Xtr[idx])
+        xb = Xtr[idx]
+        out = model(xb)
         acts.on = False
         loss = cfg.loss_fn(out, ytr[idx])
+        # what the monitor also records: were the gradients cleared since the last step, the
+        # data's scale at the first layer, and the model's outputs (probabilities or logits)
+        extra = {}
+        if step and smallest is not None:
+            g = smallest.grad
+            extra["grad_stale"] = float(g is not None and bool(g.ne(0).any()))
+        if takes_data and xb.is_floating_point():
+            extra["input_rms"] = float(xb.float().pow(2).mean().sqrt())
+        y = _logits(out)
+        if y is not None and y.is_floating_point() and y.numel() >= 2:
+            yd = y.detach().float()
+            rows_ = yd.reshape(-1, yd.shape[-1]) if yd.dim() >= 2 else yd.reshape(1, -1)
+            extra.update(out_min=float(yd.min()), out_max=float(yd.max()),
+                         out_rowsum_dev=float((rows_.sum(-1) - 1).abs().max()))
         loss.backward()
         lr = float(opt.param_groups[0]["lr"])
         with torch.no_grad():
@@ -94,6 +113,7 @@ def _train(cfg: TrainConfig, meta: dict[str, Any]) -> Recording:
         if cfg.scheduler is not None:
             cfg.scheduler.step()
         row = _row(step, epoch, lr, vals, len(params), weight_idx, weight_names, acts)
+        row.update(extra)
         if step % cfg.val_every == 0 or step == cfg.steps - 1:
             row.update(_validate(model, cfg, Xva, yva))
         rows.append(row)
