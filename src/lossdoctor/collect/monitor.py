@@ -141,6 +141,9 @@ class Budget:
     #: Steps shorter than this (of this thread's CPU time) keep every statistic: a model that
     #: small trains in minutes, and the monitor's fixed ~30 us would space everything out.
     MIN_STEP_S = 1e-3
+    #: Models with fewer parameters are not budgeted at all: a pass over their gradients is
+    #: mostly the call's fixed cost, and their logs stay the same on every machine.
+    MIN_PARAMS = 50_000
     WARMUP = 20
     RETUNE = 100
     #: At most this many steps between two gradient norms, and sample_every at most this many
@@ -457,7 +460,7 @@ class Monitor:
         # at detail="default" the monitor keeps its own per-step work within a share of the
         # training step (see Budget): on a model whose step is short next to a pass over its
         # gradients, the gradient norm and the per-layer samples are spaced further apart
-        self._budget = Budget(self.every_n, samples=every_n is None) if detail == "default" else None
+        self._budget = None
         self.act_every = max(0, int(act_every if act_every is not None else a_every))
         self.model = model
         self.optimizer = _unwrap_optimizer(optimizer)
@@ -489,6 +492,8 @@ class Monitor:
                          if isinstance(p, torch.Tensor) and p.requires_grad]
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
+        if detail == "default" and sum(p.numel() for p in self.params) >= Budget.MIN_PARAMS:
+            self._budget = Budget(self.every_n, samples=every_n is None)
         self._dev = self.params[0].device if self.params else torch.device("cpu")
         self._zero = torch.zeros((), device=self._dev)
         self._prec = stats.precision(self.params)
