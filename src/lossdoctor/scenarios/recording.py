@@ -20,6 +20,8 @@ import numpy as np
 SCHEMA = "lossdoctor.log/1"
 FORMATS = ("jsonl", "csv", "keras_csv", "lightning", "tensorboard", "text", "trainer_state")
 # Significant digits written by default: more than any detector needs.
+#: Global keys a live monitor also records on sampled steps only (kept with the per-layer ones).
+SAMPLED = ("grad_stale", "input_rms", "out_min", "out_max", "out_rowsum_dev")
 DIGITS = 6
 # Keys of a row that are bookkeeping, not series.
 _AXES = ("step", "epoch")
@@ -75,8 +77,9 @@ class Recording:
         """Keep about ``max_points`` rows, evenly spaced (always the first and the last, and
         every non-finite loss). Rows are picked, not averaged, so noise and spikes keep their
         size. The stride is a multiple or a divisor of the validation interval where one is
-        near, so kept rows carry validation values at an even pace. Per-layer keys are kept on
-        every ``layer_every``-th kept row only (a live monitor logs them less often, too)."""
+        near, so kept rows carry validation values at an even pace. Per-layer keys (and the
+        :data:`SAMPLED` ones) are kept on every ``layer_every``-th kept row only (a live monitor
+        logs them less often, too)."""
         n = len(self.rows)
         val_every = int(self.meta.get("val_every", 0))
         stride = _stride(math.ceil(n / max(max_points, 1)), val_every)
@@ -87,7 +90,7 @@ class Recording:
                 if i % stride == 0 or i == n - 1 or ("val_loss" in r and not aligned)
                 or not _finite(r.get("loss", 0.0))]
         if layer_every > 1:
-            kept = [r if j % layer_every == 0 else {k: v for k, v in r.items() if "/" not in k}
+            kept = [r if j % layer_every == 0 else {k: v for k, v in r.items() if "/" not in k and k not in SAMPLED}
                     for j, r in enumerate(kept)]
         meta = dict(self.meta, thinned_stride=stride)
         return replace(self, rows=kept, meta=meta)
