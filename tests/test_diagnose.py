@@ -215,6 +215,17 @@ def test_few_points_do_not_make_a_shape():
     assert dx.healthy is None and not dx.symptoms and "only 5" in dx.inconclusive
 
 
+def test_a_shape_too_short_to_judge_still_says_which_causes_fit():
+    # a loss sitting at ln(3) for 7 points: stagnation is not judged on so few, but the causes
+    # that make it are kept as possible (not all "unlikely", as on a healthy run), none likely
+    dx = lossdoctor.diagnose(make_run([1.0986, 1.0987, 1.0985, 1.0986, 1.0986, 1.0985, 1.0986]))
+    assert dx.healthy is None and "stagnation not judged" in dx.inconclusive and not dx.symptoms
+    kept = {c.id for c in dx.causes if c.verdict == "possible"}
+    assert "lr_too_low" in kept and not dx.likely
+    assert "lr_too_high" not in kept  # it makes swings and blow-ups, not a still loss
+    assert not [c for c in dx.causes if c.verdict == "ruled_out"]  # nor rules any out
+
+
 def test_a_run_stopped_early_in_its_own_schedule_says_how_far_it_got():
     # regression: step 2,500 of max_steps=22486 was judged as if the run had ended
     run = make_run(3.3 - 0.02 * np.log1p(T), hparams={"max_steps": 22486})

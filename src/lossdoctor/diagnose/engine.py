@@ -11,7 +11,7 @@ from ..core import Cause, Diagnosis, LogError, Run, Symptom
 from ..detect import Context, detect
 from . import chains, model, shape
 from .evidence import Evidence
-from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, Finding
+from .finding import BASE_FITS, BASE_HEALTHY, BASE_OTHER, GENERIC_MISFIT, LIKELY, Finding
 from .rules import RULES
 
 #: Highest score for a cause whose typical curves this run does not show.
@@ -44,6 +44,9 @@ class Assessment:
     warnings: list[str]
     inconclusive: str | None
     shapes: dict[str, str] = field(default_factory=dict)  # shape facts that hold -> their lines
+    #: Shapes the detectors saw on a curve too short (or too early) to judge them: not reported as
+    #: symptoms, but the causes are judged as far as they go, no further than ``possible``.
+    held: list[Symptom] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -76,13 +79,14 @@ def _assess(run: Run) -> Assessment:
         done, last, planned, unit = progress
         dropped += [s.id for s in symptoms if s.id in RUN_SHAPES and s.id not in dropped]
         why.append(f"the log ends at {unit} {last:,.0f} of the run's planned {planned:,.0f} ({done:.0%} done)")
+    held = [s for s in symptoms if s.id in dropped]
     symptoms = [s for s in symptoms if s.id not in dropped]
     inconclusive = None
     if why:
         inconclusive = (" and ".join(why) + (": too early to judge the curve's shape" if progress else
                                              ": too few to judge the curve's shape")
                         + (f" ({', '.join(dropped)} not judged)" if dropped else ""))
-    ev = Evidence(run, cx, symptoms)
+    ev = Evidence(run, cx, symptoms + held)
     findings = {}
     # a run that blew up within its first steps has too short a curve for any shape, but what
     # the monitor recorded before it (the first update's size, the gradient's jump, the init
@@ -93,7 +97,7 @@ def _assess(run: Run) -> Assessment:
         if judge:
             mod.assess(ev, f)
         findings[mod.ID] = f
-    return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive, shape.facts(ev))
+    return Assessment(run, cx, ev, symptoms, findings, warnings, inconclusive, shape.facts(ev), held)
 
 
 def run_diagnosis(run: Run) -> Diagnosis:
@@ -104,12 +108,15 @@ def run_diagnosis(run: Run) -> Diagnosis:
 def _run_diagnosis(a: Assessment) -> Diagnosis:
     run = a.run
     healthy, ev, symptoms, warnings, inconclusive = a.healthy, a.ev, a.symptoms, a.warnings, a.inconclusive
+    # the causes are judged on every shape seen, the held ones too (ev has them); a shape that
+    # cannot be judged makes no cause more than possible
+    judged_healthy = not ev.symptoms
     scores = model.scores(a)  # None: no fitted weights, the rules' own weights decide
     causes, needs = [], []
     for mod in RULES:
         f = a.findings[mod.ID]
         fits = not ev.symptoms or any(s.id in mod.PRODUCES for s in ev.symptoms)
-        if scores is not None and not healthy:
+        if scores is not None and not judged_healthy:
             model.explain_shapes(a, mod.ID, f)
             score, verdict = model.verdict(scores[mod.ID], f, fits, run=run)
         else:
@@ -117,14 +124,23 @@ def _run_diagnosis(a: Assessment) -> Diagnosis:
                 # internals alone cannot make a cause likely that does not make this curve
                 f.score = CAP_UNFIT
                 f.note("but this cause does not make the curve this run shows")
-            verdict, score = f.verdict(healthy), f.final_score(healthy)
+            verdict, score = f.verdict(judged_healthy), f.final_score(judged_healthy)
+        if healthy and a.held and verdict in ("likely", "confirmed", "ruled_out"):
+            # a shape too short to judge neither commits to a cause nor rules one out
+            held = ", ".join(s.id for s in a.held)
+            if verdict == "ruled_out":
+                verdict, score = "unlikely", 0.0
+                f.note(f"unlikely, not ruled out: {held} not judged on this short a curve")
+            else:
+                verdict, score = "possible", min(score, LIKELY - 0.01)
+                f.note(f"possible at most: {held} not judged on this short a curve")
         causes.append(Cause(mod.ID, verdict, score, tuple(f.evidence),
                             (f.fix or mod.FIX) if verdict in ("likely", "possible", "confirmed") else "",
                             mod.TITLE))
-        if verdict == "possible" and not healthy:
+        if verdict == "possible" and not judged_healthy:
             needs.extend(n for n in f.needs if n not in needs)
     needs.sort(key=lambda n: n.startswith("or run"))  # what to log first, then what to rerun
-    if not healthy:
+    if not judged_healthy:
         causes = chains.apply(causes, a.findings)
     order = {"confirmed": 0, "likely": 1, "possible": 2, "unlikely": 3, "ruled_out": 4}
     causes.sort(key=lambda c: (-c.score, order[c.verdict], c.id))
