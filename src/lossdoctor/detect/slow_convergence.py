@@ -11,7 +11,8 @@ relative to how far it fell in the run. Recognised when
 * the remaining share is at least :data:`REMAINING` and the fit explains the curve (R² at least
   :data:`MIN_R2`),
 * the fitted last fifth of the run still brings :data:`LAST_SHARE` of the drop (and the raw
-  levels fall too, by :data:`RAW_NOISE_K` noise units), and no tenth of the second half falls
+  levels fall too, by :data:`RAW_NOISE_K` noise units and by :data:`RAW_FIT_AGREE` of what the
+  fit says: an S-shaped curve that settled is not still falling), and no tenth of the second half falls
   beyond what the fit explains by :data:`MAX_WINDOW_SHARE` of that half's fall (a step-decay
   schedule's late drop is not slowness);
 
@@ -37,8 +38,11 @@ STEP_NOISE_K = 4.0
 LAST_SHARE = 0.06
 MAX_WINDOW_SHARE = 0.6
 NOISE_K = 4.0
-#: The raw late fall (two levels read off the curve) must at least clear this much noise.
+#: The raw late fall (two levels read off the curve) must at least clear this much noise...
 RAW_NOISE_K = 1.5
+#: ...and be at least this share of the late fall the fit says: a fit that a slow start bent
+#: (an S-shaped curve, flat at both ends) sees a fall still going where the curve has settled.
+RAW_FIT_AGREE = 0.4
 #: A classifier still above chance level ln(C) at the end, and still falling (this share of the drop
 #: in the last fifth), is far from converged whatever the curve's shape.
 CHANCE_LAST_SHARE = 0.03
@@ -107,7 +111,7 @@ def detect(cx) -> Symptom | None:
     late_band = (pos >= 0.7) & (pos <= 0.85)
     raw_late = (float(np.median(ys[late_band])) - y1) if late_band.any() else dl
     slow = (rem >= REMAINING and r2 >= MIN_R2 and fit_late >= LAST_SHARE * fit_total
-            and raw_late >= RAW_NOISE_K * c.level_noise)
+            and raw_late >= RAW_NOISE_K * c.level_noise and raw_late >= RAW_FIT_AGREE * fit_late)
     if not (slow or above_chance):
         return None
     if _late_step(c, tau, a, b) and not above_chance:
