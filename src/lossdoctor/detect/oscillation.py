@@ -97,7 +97,10 @@ def _val_swings(cx) -> bool | None:
         return None
     ys = v.y[v.pos >= SETTLE] if (v.pos >= SETTLE).sum() >= 4 else v.y
     level = abs(float(np.median(ys)))
-    piv = zigzag(ys, max(VAL_SWING * level, 1e-12))
+    # as for the training loss, swings of a validation loss that fell to ~0 are tiny, however
+    # large against their own level: they must also reach RUN_FRAC of its whole range
+    floor = RUN_FRAC * float(np.nanmax(v.y) - np.nanmin(v.y))
+    piv = zigzag(ys, max(VAL_SWING * level, floor, 1e-12))
     ups = sum(1 for k in range(len(piv) - 1) if ys[piv[k + 1]] > ys[piv[k]])
     return ups >= MIN_UPSWINGS
 
