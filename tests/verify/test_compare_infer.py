@@ -120,3 +120,18 @@ def test_improved_and_failed_arms_decide_nothing():
 def test_a_decisive_arm_that_did_not_help_rules_its_cause_out(outcome):
     causes = _causes(missing_zero_grad=0.9)
     assert infer(causes, [("zero_grad", outcome, "e")])["missing_zero_grad"].verdict == "ruled_out"
+
+
+def test_one_form_of_a_cause_fixed_and_another_not_still_confirms_it():
+    # regression: decay off fixed, dropout off did nothing, and regularization_too_strong came out
+    # ruled out (a held-out corpus run, arms run in parallel)
+    causes = _causes(regularization_too_strong=0.5, stuck_plateau=0.3)
+    found = infer(causes, [("decay_off", "fixed", "e"), ("dropout_off", "no_change", "e")])
+    assert found["regularization_too_strong"].verdict == "confirmed"
+    assert found["stuck_plateau"].verdict == "ruled_out"  # decay off cannot cure a saddle
+    # with no form that fixed it, a decisive arm that did nothing still rules it out
+    found = infer(causes, [("dropout_off", "no_change", "e")])
+    assert found["regularization_too_strong"].verdict == "ruled_out"
+    # and a change that could not have cured it, yet removed the symptom, rules it out all the same
+    found = infer(_causes(lr_too_low=0.6), [("lr_x10", "fixed", "e"), ("reinit", "fixed", "e")])
+    assert found["lr_too_low"].verdict == "ruled_out"

@@ -2,9 +2,10 @@
 (the relations of :mod:`.arms`):
 
 * a cause is **ruled out** by an arm that should have fixed it and did not (``FIX``, outcome
-  ``no_change`` or ``worse``, or one that only hid a blow-up another change removed), or
-  by an arm that fixed the symptom although it could not have if this were the cause (no
-  relation);
+  ``no_change`` or ``worse``, or one that only hid a blow-up another change removed), unless
+  another of its decisive arms removed the symptom (decay off fixed, dropout off did not: the
+  regularization was the decay), or by an arm that fixed the symptom although it could not
+  have if this were the cause (no relation);
 * a cause is **supported** by an arm that fixed the symptom and could do so if this were the
   cause (``FIX`` or ``MAY``);
 * a supported cause that is not ruled out is **confirmed** when it is the only one left; when
@@ -73,7 +74,10 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
                                                          "this change does not cure that cause, yet it removed the symptom"))
             elif c.id in arm.tests:
                 f.lines.append(_line(name, "improved" if outcome == HID else outcome, effect, ""))
-        if f.against:
+        # a cause with several decisive tests (decay off, dropout off) is not ruled out by one
+        # that did not help when another removed the symptom: that one was the form it took
+        decisive = [a for a in f.support if BY_NAME[a].relation(c.id) == FIX]
+        if f.against and not (decisive and all(BY_NAME[a].relation(c.id) == FIX for a in f.against)):
             f.verdict = "ruled_out"
         out[c.id] = f
     score = {c.id: c.score for c in causes}
