@@ -135,3 +135,21 @@ def test_one_form_of_a_cause_fixed_and_another_not_still_confirms_it():
     # and a change that could not have cured it, yet removed the symptom, rules it out all the same
     found = infer(_causes(lr_too_low=0.6), [("lr_x10", "fixed", "e"), ("reinit", "fixed", "e")])
     assert found["lr_too_low"].verdict == "ruled_out"
+
+
+# -- the plan -------------------------------------------------------------------------------------
+def test_an_lr_far_below_its_default_is_tested_at_100x_at_once():
+    # regression: AdamW at 3.4e-6 (300x below its default) came out no_change at lr x 10 over an
+    # arm's quarter of the run, and lr_too_low was ruled out; at x 100 it is confirmed
+    from pathlib import Path
+
+    import lossdoctor
+    from lossdoctor.verify.plan import plan
+
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    far = plan(lossdoctor.diagnose(ex / "lr_low_shallow.jsonl"))  # SGD at 0.0006: 170x below 0.1
+    names = [p.arm.name for p in far.arms]
+    assert "lr_x100" in names and "lr_x10" not in names and "lr_x10" not in far.followups
+    near = plan(lossdoctor.diagnose(ex / "jena_lr_low.jsonl"))  # SGD at 0.0016 effective: 60x below
+    names = [p.arm.name for p in near.arms]
+    assert "lr_x10" in names and "lr_x100" not in names and near.followups["lr_x10"].arm.name == "lr_x100"

@@ -13,16 +13,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 from ..core import Cause, Diagnosis, Run, Symptom
 from . import compare as C
-from .arms import ARMS, FIX, Arm
+from .arms import ARMS, BY_NAME, FIX, Arm
 
 #: The most serious symptom first (the one the verification is about).
 PRIORITY = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
             "slow_convergence", "overfitting", "generalization_delay")
+#: An lr this many times below (above) its optimizer's common default is tested at 100x (1/100)
+#: straight away, not at 10x first.
+LR_JUMP = 100.0
 #: Fewest steps an arm runs (a shorter one shows nothing but noise).
 MIN_STEPS = 30
 #: Share of the run an arm takes for shapes visible from early on (a stalled or swinging loss).
@@ -122,10 +126,14 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     tgt = C.target(run, sym.id, n)
     seen: set[str] = set()
     names = {c.id for c in cands}
+    jump = _lr_jump(run)
     for cause in cands:
         mine = [a for a in ARMS if cause.id in a.tests]
         mine.sort(key=lambda a: (a.relation(cause.id) != FIX, a.cost))
         for arm in mine:
+            if arm.name in jump:  # the lr is so far off that a tenth's step cannot show it
+                arm = BY_NAME[jump[arm.name]]
+                arm = dataclasses.replace(arm, follows="")
             if arm.name in seen or (only is not None and arm.name not in only and not arm.follows):
                 continue
             seen.add(arm.name)
@@ -144,6 +152,27 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     if not p.arms and not p.why_none:
         p.why_none = "no arm applies to this script"
     return p
+
+
+def _lr_jump(run: Run) -> dict[str, str]:
+    """``{"lr_x10": "lr_x100"}`` when the lr is :data:`LR_JUMP` times below its optimizer's
+    common default or more (an lr 300x too low still moves too little at 10x to show in an arm's
+    short run), ``{"lr_div10": "lr_div100"}`` when it is that far above; else ``{}``. Only for a
+    known optimizer."""
+    try:
+        from ..detect import Context
+        from ..diagnose.evidence import Evidence
+
+        ratio = Evidence(run, Context(run), []).lr_vs_default
+    except Exception:  # a log the evidence cannot read keeps the usual arms
+        return {}
+    if ratio is None or not (ratio > 0 and math.isfinite(ratio)):
+        return {}
+    if ratio <= 1 / LR_JUMP:
+        return {"lr_x10": "lr_x100"}
+    if ratio >= LR_JUMP:
+        return {"lr_div10": "lr_div100"}
+    return {}
 
 
 __all__ = ["Plan", "Planned", "plan", "main_symptom", "candidates", "default_steps", "PRIORITY"]
