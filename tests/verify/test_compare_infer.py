@@ -153,3 +153,19 @@ def test_an_lr_far_below_its_default_is_tested_at_100x_at_once():
     near = plan(lossdoctor.diagnose(ex / "jena_lr_low.jsonl"))  # SGD at 0.0016 effective: 60x below
     names = [p.arm.name for p in near.arms]
     assert "lr_x10" in names and "lr_x100" not in names and near.followups["lr_x10"].arm.name == "lr_x100"
+
+
+def test_standardising_inputs_already_on_a_normal_scale_is_left_out():
+    # regression: a held-out run whose inputs reached the first layer at rms 1 had data_problem
+    # confirmed by the standardise arm (a near no-op whose luck delayed a blow-up)
+    from pathlib import Path
+
+    import lossdoctor
+    from lossdoctor.verify.arms import BY_NAME
+
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    why = BY_NAME["standardize"].left_out(lossdoctor.read(ex / "data_unshuffled.jsonl"))
+    assert why and "normal scale" in why
+    raw = make_run(flat(200, 2.3), extra={"input_rms": (np.arange(0, 200, 10), np.full(20, 250.0))})
+    assert BY_NAME["standardize"].left_out(raw) is None  # raw inputs: the arm runs
+    assert BY_NAME["standardize"].left_out(make_run(flat(200, 2.3))) is None  # not recorded: it runs

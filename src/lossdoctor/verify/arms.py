@@ -98,6 +98,21 @@ def _no_decay_yet(run: Run) -> str | None:
     return "the optimizer already has weight decay" if wd is not None and wd >= 1e-3 else None
 
 
+def _inputs_not_scaled_yet(run: Run) -> str | None:
+    """Standardising data that the monitor saw reach the first layer on a normal scale changes
+    little, and a rerun's luck would be read as a data problem."""
+    from ..diagnose.causes.data_problem import SCALED_INPUT
+
+    s = run.get("input_rms")
+    v = [float(x) for x in s.values if x == x and abs(x) != float("inf")] if s is not None else []
+    if not v:
+        return None
+    rms = sorted(v)[len(v) // 2]
+    lo, hi = SCALED_INPUT
+    return (f"the inputs already reach the first layer on a normal scale (root mean square {rms:.2g})"
+            if lo <= rms <= hi else None)
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -213,7 +228,7 @@ ARMS: tuple[Arm, ...] = (
     }, cost=1.2, needs=_has_saturating),
     Arm("standardize", {"standardize": True}, "standardise inputs", {
         "data_problem": (MAY, "inputs on wildly different scales are put on one"),
-    }),
+    }, needs=_inputs_not_scaled_yet),
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),
