@@ -84,6 +84,19 @@ def test_reinit_default_restores_pytorchs_scale():
     assert float(w.detach().abs().max()) <= bound + 1e-6
 
 
+def test_reinit_gain_gives_a_deep_relu_net_kaimings_scale():
+    model = _mlp()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.01)  # a tiny init: the saddle the arm is the test of
+    CH.apply({"reinit": "gain"}, model, torch.optim.SGD(model.parameters(), lr=0.1))
+    w = model[0].weight.detach()
+    fan_in = w.shape[1]
+    # Kaiming normal for ReLU: std sqrt(2 / fan_in), well above PyTorch's default (1/sqrt(3 fan_in))
+    assert float(w.std()) == pytest.approx(math.sqrt(2 / fan_in), rel=0.5)
+    assert float(model[0].bias.detach().abs().max()) == 0.0
+
+
 def test_clip_bounds_the_gradient_the_optimizer_sees():
     model = _mlp()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)

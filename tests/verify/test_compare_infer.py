@@ -169,3 +169,29 @@ def test_standardising_inputs_already_on_a_normal_scale_is_left_out():
     raw = make_run(flat(200, 2.3), extra={"input_rms": (np.arange(0, 200, 10), np.full(20, 250.0))})
     assert BY_NAME["standardize"].left_out(raw) is None  # raw inputs: the arm runs
     assert BY_NAME["standardize"].left_out(make_run(flat(200, 2.3))) is None  # not recorded: it runs
+
+
+def test_a_tiny_init_fixed_by_a_scaled_reinit_is_a_saddle_even_if_the_default_one_did_nothing():
+    # regression: deep GELU nets started at 0.04-0.2x: PyTorch's default re-init left them stuck
+    # (itself small for deep nets), Kaiming at the activation's gain freed them
+    causes = _causes(stuck_plateau=0.5, lr_too_low=0.3)
+    found = infer(causes, [("reinit", "no_change", "e"), ("reinit_gain", "fixed", "e")])
+    assert found["stuck_plateau"].verdict == "confirmed"
+    assert found["lr_too_low"].verdict == "ruled_out"  # a re-init cannot cure a low lr
+    found = infer(causes, [("reinit", "no_change", "e"), ("reinit_gain", "no_change", "e")])
+    assert found["stuck_plateau"].verdict == "ruled_out"
+
+
+def test_the_scaled_reinit_runs_only_on_a_net_that_started_small():
+    # Jena's low-lr run starts at PyTorch's scale: a larger init would speed it up and read as a
+    # saddle, so the arm is left out there; the deep linear net started at 0.25x gets it
+    from pathlib import Path
+
+    import lossdoctor
+    from lossdoctor.verify.arms import BY_NAME
+
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    arm = BY_NAME["reinit_gain"]
+    assert "did not start small" in arm.left_out(lossdoctor.read(ex / "jena_lr_low.jsonl"))
+    assert arm.left_out(lossdoctor.read(ex / "stuck_deep_linear.jsonl")) is None
+    assert "does not show" in arm.left_out(make_run(flat(200, 2.3)))

@@ -113,6 +113,23 @@ def _inputs_not_scaled_yet(run: Run) -> str | None:
             if lo <= rms <= hi else None)
 
 
+def _started_small(run: Run) -> str | None:
+    """A re-init at the activation's gain tests the saddle of a tiny init; on a net that started
+    at a normal scale it only makes the weights larger, which speeds up a run whose lr is too low
+    as well (and would read as a saddle)."""
+    from ..detect import Context
+    from ..diagnose.causes.stuck_plateau import SMALL_INIT
+    from ..diagnose.evidence import Evidence
+
+    try:
+        m = Evidence(run, Context(run), []).init_scale_measured
+    except Exception:
+        m = None
+    if m is None:
+        return "the log does not show the initial weight scale"
+    return None if 0 < m[0] < SMALL_INIT else f"the weights did not start small ({m[0]:.2g}x PyTorch's default)"
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -200,6 +217,14 @@ ARMS: tuple[Arm, ...] = (
         "vanishing_gradients": (MAY, "a fresh scale can let the gradient through"),
         "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
     }, cost=1.1, own=("bad_initialization", "stuck_plateau")),
+    Arm("reinit_gain", {"reinit": "gain"}, "re-init (Kaiming / Xavier at the activation's gain)", {
+        "stuck_plateau": (FIX, "a deep net started near zero leaves the saddle at a scale made for its depth "
+                               "(PyTorch's default is itself small for deep nets)"),
+        "bad_initialization": (MAY, "a scale made for the activation removes what a wrong scale did"),
+        "vanishing_gradients": (MAY, "a scale made for the activation lets the gradient through"),
+        "dead_relu": (MAY, "biases at 0 and a fresh scale revive units that were dead from the start"),
+        "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
+    }, cost=1.2, own=("stuck_plateau",), needs=_started_small),
     Arm("clip", {"clip": 1.0}, "clip grad norm at 1", {
         "exploding_gradients": (FIX, "clipping bounds every step whatever the gradient does"),
         "lr_too_high": (MAY, "bounded steps overshoot less"),
