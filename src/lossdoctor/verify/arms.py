@@ -98,16 +98,27 @@ def _no_decay_yet(run: Run) -> str | None:
     return "the optimizer already has weight decay" if wd is not None and wd >= 1e-3 else None
 
 
+def evidence(run: Run, name: str) -> Any:
+    """One fact of the diagnosis's :class:`~lossdoctor.diagnose.evidence.Evidence` about the
+    baseline's log (``input_rms``, ``init_scale_measured``, ``lr_vs_default``...), for the checks
+    that read what the log says about the script; ``None`` when the log cannot tell."""
+    from ..detect import Context
+    from ..diagnose.evidence import Evidence
+
+    try:
+        return getattr(Evidence(run, Context(run), []), name)
+    except Exception:
+        return None
+
+
 def _inputs_not_scaled_yet(run: Run) -> str | None:
     """Standardising data that the monitor saw reach the first layer on a normal scale changes
     little, and a rerun's luck would be read as a data problem."""
     from ..diagnose.causes.data_problem import SCALED_INPUT
 
-    s = run.get("input_rms")
-    v = [float(x) for x in s.values if x == x and abs(x) != float("inf")] if s is not None else []
-    if not v:
+    rms = evidence(run, "input_rms")
+    if rms is None:
         return None
-    rms = sorted(v)[len(v) // 2]
     lo, hi = SCALED_INPUT
     return (f"the inputs already reach the first layer on a normal scale (root mean square {rms:.2g})"
             if lo <= rms <= hi else None)
@@ -117,14 +128,9 @@ def _started_small(run: Run) -> str | None:
     """A re-init at the activation's gain tests the saddle of a tiny init; on a net that started
     at a normal scale it only makes the weights larger, which speeds up a run whose lr is too low
     as well (and would read as a saddle)."""
-    from ..detect import Context
     from ..diagnose.causes.stuck_plateau import SMALL_INIT
-    from ..diagnose.evidence import Evidence
 
-    try:
-        m = Evidence(run, Context(run), []).init_scale_measured
-    except Exception:
-        m = None
+    m = evidence(run, "init_scale_measured")
     if m is None:
         return "the log does not show the initial weight scale"
     return None if 0 < m[0] < SMALL_INIT else f"the weights did not start small ({m[0]:.2g}x PyTorch's default)"
@@ -271,4 +277,4 @@ def arms_for(cause: str) -> list[Arm]:
     return sorted(arms, key=lambda a: (a.relation(cause) != FIX, a.cost))
 
 
-__all__ = ["Arm", "ARMS", "BY_NAME", "FIX", "MAY", "NONE", "arms_for"]
+__all__ = ["Arm", "ARMS", "BY_NAME", "FIX", "MAY", "NONE", "arms_for", "evidence"]

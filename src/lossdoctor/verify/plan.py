@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..core import Cause, Diagnosis, Run, Symptom
 from . import compare as C
-from .arms import ARMS, BY_NAME, FIX, Arm
+from .arms import ARMS, BY_NAME, FIX, Arm, evidence
 
 #: The most serious symptom first (the one the verification is about).
 PRIORITY = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "plateau_then_drop",
@@ -159,13 +159,7 @@ def _lr_jump(run: Run) -> dict[str, str]:
     common default or more (an lr 300x too low still moves too little at 10x to show in an arm's
     short run), ``{"lr_div10": "lr_div100"}`` when it is that far above; else ``{}``. Only for a
     known optimizer."""
-    try:
-        from ..detect import Context
-        from ..diagnose.evidence import Evidence
-
-        ratio = Evidence(run, Context(run), []).lr_vs_default
-    except Exception:  # a log the evidence cannot read keeps the usual arms
-        return {}
+    ratio = evidence(run, "lr_vs_default")  # a log the evidence cannot read keeps the usual arms
     if ratio is None or not (ratio > 0 and math.isfinite(ratio)):
         return {}
     if ratio <= 1 / LR_JUMP:
