@@ -27,10 +27,11 @@ Every ``every_n`` steps (``detail="default"``: 10, spaced further by the same bu
   ``grad_stale`` (also at the second step): 1 when, at the first backward pass after the
   optimizer step, the gradients still held that step's values (``optimizer.zero_grad()`` was not
   called in between), 0 when they had been cleared. One tensor hook on the smallest parameter
-  with a gradient does this; gradient accumulation (several backward passes per step, cleared
-  after the step) is not mistaken for it.
-Every ``act_every`` steps (default 100; ``"full"``: 1), through forward hooks that exist only
-  for that step: ``dead_frac`` and ``dead_frac/<module>`` (ReLU family), ``saturation`` and
+  with a gradient does this, registered for the backward pass it looks at and removed after;
+  gradient accumulation (several backward passes per step, cleared after the step) is not
+  mistaken for it.
+Every ``act_every`` steps (default 100, spaced further by the same budget unless ``act_every``
+  is passed; ``"full"``: 1), through forward hooks that exist only for that step: ``dead_frac`` and ``dead_frac/<module>`` (ReLU family), ``saturation`` and
   ``saturation/<module>`` (Tanh, Sigmoid), ``act_std/<module>``. Only activation *modules* are
   seen: ``F.relu`` called as a function has no hook, but its zeros are: ``dead_frac/<layer>.input``
   is the share of exactly-zero input units of every Linear/Conv layer but the first.
@@ -56,8 +57,9 @@ Under DDP the per-rank values are averaged by one ``all_reduce`` per pull, queue
 (NCCL). What does sync: a loss passed as a Python float (the caller's ``.item()``), and
 ``close()`` (it waits for the last copy). GradScaler syncs on its own every step (its ``step``
 reads ``found_inf``); ``scaler=`` adds no sync (the monitor keeps its ``found_inf`` and scale as
-device tensors). On the CPU, records are built every 16 calls: in a batch, that Python work runs
-several times faster than one record between two training steps. So records, alerts and
+device tensors). On the CPU, records are built every 32 calls: in a batch, that Python work runs
+several times faster than one record between two training steps (on the CPU the loss itself is
+read at the call: there is no device to wait for). So records, alerts and
 ``stop_on`` lag by up to ``sync_every`` steps on the CPU and ``2 * sync_every`` on a GPU.
 
 Schedules

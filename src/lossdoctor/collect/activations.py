@@ -26,6 +26,7 @@ pay nothing. Statistics stay on the device until the monitor pulls them with eve
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import torch
@@ -94,6 +95,7 @@ class ActivationProbe:
         self.on_error = on_error
         self._handles: list = []
         self._data: dict[int, list] = {}
+        self.cost = 0.0  # seconds spent in the hooks since the last arm()
 
     @property
     def armed(self) -> bool:
@@ -103,6 +105,7 @@ class ActivationProbe:
         if self._handles or not self.modules:
             return
         self._data = {}
+        self.cost = 0.0
         for i, (_, m, kind) in enumerate(self.modules):
             if kind in (DEAD_IN, INPUT):
                 self._handles.append(m.register_forward_pre_hook(self._make_pre_hook(i, kind)))
@@ -116,23 +119,27 @@ class ActivationProbe:
 
     def _make_hook(self, i: int, kind: str):
         def hook(module, inputs, output):
+            t0 = time.perf_counter()
             try:
                 if module.training:
                     self._record(i, kind, output)
             except Exception as exc:  # a monitor must never break the forward pass
                 self.disarm()
                 self.on_error(exc)
+            self.cost += time.perf_counter() - t0
             return None
         return hook
 
     def _make_pre_hook(self, i: int, kind: str = DEAD_IN):
         def hook(module, inputs):
+            t0 = time.perf_counter()
             try:
                 if module.training and inputs:
                     self._record(i, kind, inputs[0], channels=not isinstance(module, nn.Linear))
             except Exception as exc:
                 self.disarm()
                 self.on_error(exc)
+            self.cost += time.perf_counter() - t0
             return None
         return hook
 

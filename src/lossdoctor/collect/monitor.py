@@ -35,7 +35,7 @@ from .activations import DEAD, DEAD_IN, INPUT, OUTPUT, SAT, ActivationProbe, den
 from .dist import all_reduce_mean, rank_and_world
 from .introspect import activation_modules, build_header, clean_name, is_decoupled, jsonable, trainable
 from .live import ALERT_ON, CHECK_EVERY, Alert, LiveDiagnosis, TrainingStopped, best_cause, user_stacklevel
-from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter
+from .writer import FLUSH_EVERY, FLUSH_SECS, JsonlWriter, light_dict
 
 log = logging.getLogger("lossdoctor")
 
@@ -53,7 +53,7 @@ DETAIL = {
 #: Python work that runs several times faster in a batch than one record at a time between
 #: training steps (which evict its code and data from the caches).
 SYNC_EVERY_DEVICE = 32
-SYNC_EVERY_CPU = 16
+SYNC_EVERY_CPU = 32
 #: Under DDP every pull is also an all-reduce; batch them on the CPU as well.
 SYNC_EVERY_DIST = 32
 #: ``mon.step`` calls without a single optimizer step before the monitor stops waiting for one
@@ -115,8 +115,10 @@ def _holds_values(grad):
     return grad.detach().ne(0).any()
 
 
-#: The budget's clock: this thread's CPU time (a loaded machine's pauses are not the monitor's cost).
-_clock = time.thread_time
+#: The budget's clock. Wall time (a vDSO call, ~0.1 us): the thread's CPU time would keep a
+#: loaded machine's pauses out, but reading it is a system call that costs ~4 us right after a
+#: training step (cold caches), on every step; the budget takes medians, so a pause is ignored.
+_clock = time.perf_counter
 
 
 class Budget:
@@ -128,17 +130,23 @@ class Budget:
     ``grad_every`` steps, so that it costs at most :data:`GRAD_SHARE` of the step (or
     :data:`FLOOR_S`, whichever is more). Steps shorter than :data:`MIN_STEP_S` keep everything.
     Likewise the per-layer samples (a copy of the weights and a few passes over them): every
-    ``sample_every`` steps, never closer than ``every_n``, within :data:`SAMPLE_SHARE`. The cost
-    is measured on the run itself (the monitor's own time, and the time between optimizer steps)
-    over the first :data:`WARMUP` steps, and looked at again every :data:`RETUNE` steps."""
+    ``sample_every`` steps, never closer than ``every_n``, within :data:`SAMPLE_SHARE`; and the
+    activation samples (forward hooks on every activation layer): every ``act_every`` steps,
+    never closer than the schedule's own. The cost is measured on the run itself (the monitor's
+    own time, and the time between optimizer steps) over the first :data:`WARMUP` steps, and
+    looked at again every :data:`RETUNE` steps. The time between steps is read only on the steps
+    that do such work (a clock read right after a training step costs more than the rest of a
+    step's bookkeeping), as the mean over the steps since the last one."""
 
     #: Shares of the step, of what the monitor measures of its own work (in a loop, after the
     #: training step has evicted it from the caches, the same work costs 2-3x that: the shares
     #: are set so that the real cost of each stays near 0.5%).
     GRAD_SHARE = 0.002
     SAMPLE_SHARE = 0.002
-    FLOOR_S = 20e-6
-    #: Steps shorter than this (of this thread's CPU time) keep every statistic: a model that
+    #: The least each may take per step whatever the step's length (the shares above are below
+    #: it on steps up to ~2.5 ms).
+    FLOOR_S = 5e-6
+    #: Steps shorter than this (wall time between optimizer steps) keep every statistic: a model that
     #: small trains in minutes, and the monitor's fixed ~30 us would space everything out.
     MIN_STEP_S = 1e-3
     #: Models with fewer parameters are not budgeted at all: a pass over their gradients is
@@ -151,35 +159,47 @@ class Budget:
     MAX_GRAD_EVERY = 10
     MAX_SAMPLE_FACTOR = 10
 
-    __slots__ = ("every_n", "samples", "grad_every", "sample_every", "_t_prev", "_interval", "_steps", "_grads",
-                 "_samples", "_last_sampled", "_n", "_acc")
+    __slots__ = ("every_n", "samples", "grad_every", "sample_every", "act_base", "act_every", "_t_prev",
+                 "_n_prev", "_next_decide", "_interval", "_steps", "_grads", "_samples", "_acts",
+                 "_last_sampled", "_n", "_acc")
 
-    def __init__(self, every_n: int, samples: bool = True):
+    def __init__(self, every_n: int, samples: bool = True, act_every: int = 0):
         self.every_n = every_n
         self.samples = samples  # an every_n the user chose is kept as it is
         self.grad_every = 1
         self.sample_every = every_n
+        self.act_base = act_every  # 0: activation samples off, or an act_every the user chose
+        self.act_every = act_every
         self._t_prev = None
+        self._n_prev = 0
+        self._next_decide = self.WARMUP
         self._interval = None
         self._steps: list[float] = []  # the last few times between optimizer steps (seconds)
         self._grads: list[float] = []  # the last few costs of a gradient-norm pass
         self._samples: list[float] = []  # the last few costs of a sampled step's extra work
+        self._acts: list[float] = []  # the last few costs of an activation sample
         self._last_sampled = -1
         self._n = 0
         self._acc = 0.0
 
-    def tick(self) -> float:
-        """Called at each optimizer step's start: the time between steps; returns now."""
+    def tick(self, n: int) -> float:
+        """Called at the start of optimizer step ``n`` when it does some of the budgeted work:
+        the mean time per step since the last call; returns now."""
         now = _clock()
-        if self._t_prev is not None:
-            self._steps.append(now - self._t_prev)
+        if self._t_prev is not None and n > self._n_prev:
+            self._steps.append((now - self._t_prev) / (n - self._n_prev))
             del self._steps[:-9]
-        self._t_prev = now
-        self._n += 1
-        if self._n == self.WARMUP or (self._n > self.WARMUP and self._n % self.RETUNE == 0):
+        self._t_prev, self._n_prev, self._n = now, n, n
+        if n >= self._next_decide:
             self._decide()
+            self._next_decide = (n // self.RETUNE + 1) * self.RETUNE
         self._acc = 0.0
         return now
+
+    def act_spent(self, dt: float) -> None:
+        """Record the cost of one activation sample (its hooks' time)."""
+        self._acts.append(dt)
+        del self._acts[:-5]
 
     def grad_due(self, index: int) -> bool:
         return self.grad_every == 1 or index % self.grad_every == 0
@@ -203,7 +223,7 @@ class Budget:
             return
         self._interval = sorted(self._steps)[len(self._steps) // 2]  # the median of the last few
         if self._interval < self.MIN_STEP_S:  # a step this short: the run is short too, keep all
-            self.grad_every, self.sample_every = 1, self.every_n
+            self.grad_every, self.sample_every, self.act_every = 1, self.every_n, self.act_base
             return
         # medians of the last few: a first sample that allocates its buffers, or a pause of the
         # machine, must not space everything out
@@ -216,6 +236,20 @@ class Budget:
             t = sorted(self._samples)[len(self._samples) // 2]
             k = max(self.every_n, math.ceil(t / allowed / self.every_n) * self.every_n)
             self.sample_every = int(min(k, self.MAX_SAMPLE_FACTOR * self.every_n))
+        if self.act_base and self._acts:
+            allowed = max(self.SAMPLE_SHARE * self._interval, self.FLOOR_S)
+            t = sorted(self._acts)[len(self._acts) // 2]
+            k = max(self.act_base, math.ceil(t / allowed / self.act_base) * self.act_base)
+            self.act_every = int(min(k, self.MAX_SAMPLE_FACTOR * self.act_base))
+
+    def next_due(self, m: int) -> int:
+        """The first step from ``m`` on that takes the gradient norm or a sample."""
+        g = self.grad_every
+        nxt = -(-m // g) * g
+        s = self.sample_every
+        if s:
+            nxt = min(nxt, -(-m // s) * s)
+        return nxt
 
 
 class _StepData:
@@ -243,11 +277,12 @@ class _StepData:
 class _Entry:
     """One ``mon.step`` (or ``mon.log``) call waiting for its device values."""
 
-    __slots__ = ("kind", "loss", "extras", "data", "n", "flag", "lrs")
+    __slots__ = ("kind", "loss", "extras", "data", "n", "flag", "lrs", "raw")
 
-    def __init__(self, kind, loss, extras, data, n, flag, lrs):
+    def __init__(self, kind, loss, extras, data, n, flag, lrs, raw=False):
         self.kind = kind  # "step", "skip", "maybe" (scaler decides), "micro", "log"
         self.loss = loss
+        self.raw = raw  # the loss as passed (a tensor not yet checked: see Monitor._loss_value)
         self.extras = extras
         self.data = data
         self.n = n
@@ -462,6 +497,7 @@ class Monitor:
         # gradients, the gradient norm and the per-layer samples are spaced further apart
         self._budget = None
         self.act_every = max(0, int(act_every if act_every is not None else a_every))
+        self._act_every = self.act_every  # as the budget spaces it (see Budget)
         self.model = model
         self.optimizer = _unwrap_optimizer(optimizer)
         self.scaler = scaler if scaler is not None and getattr(scaler, "is_enabled", lambda: True)() else None
@@ -493,7 +529,8 @@ class Monitor:
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
         if detail == "default" and sum(p.numel() for p in self.params) >= Budget.MIN_PARAMS:
-            self._budget = Budget(self.every_n, samples=every_n is None)
+            self._budget = Budget(self.every_n, samples=every_n is None,
+                                  act_every=self.act_every if act_every is None else 0)
         self._dev = self.params[0].device if self.params else torch.device("cpu")
         self._zero = torch.zeros((), device=self._dev)
         self._prec = stats.precision(self.params)
@@ -516,7 +553,8 @@ class Monitor:
         self._step = 0  # the next record's step
         self._cur: _StepData | None = None
         self._done: _StepData | None = None
-        self._pending: list[_Entry] = []
+        self._pending: list = []  # _Entry, or (loss, lrs) for a light step
+        self._out: list[dict] = []  # records of the batch being written (see _drain)
         self._inflight = None  # a batch whose device values are on their way to the host
         self._async = self._dev.type == "cuda"
         self._carry_loss: list = []
@@ -553,20 +591,28 @@ class Monitor:
                                       on_error=lambda exc: self._degrade("activations", exc),
                                       inputs=dense_inputs(model, clean_name),
                                       first=first_layer(model, clean_name), output=model)
+        # optimizer steps before this index do no budgeted work (see Budget.next_due)
+        self._next_heavy = 0
+        self._light_lrs = None  # the learning rates a light step used (read after its update)
+        self._pre_handle = None  # the optimizer pre-hook, while registered (see _want_pre)
+        self._pre_fn = self._pre_hook
         self._stale_param = None  # the parameter whose gradient tells whether zero_grad ran
         self._stale_armed = False
+        self._stale_handle = None  # its tensor hook, registered only while the check is armed
         self._handles = []
         self._hooked = False  # the optimizer's steps are seen by hooks (else: one step per call)
         if self.optimizer is not None:
             try:
-                self._handles.append(self.optimizer.register_step_pre_hook(self._pre_hook))
                 self._handles.append(self.optimizer.register_step_post_hook(self._post_hook))
+                self._pre_handle = self.optimizer.register_step_pre_hook(self._pre_fn)
                 self._hooked = True
             except Exception as exc:  # a duck-typed optimizer: no step hooks
                 self._remove_hooks()
                 self._per_call = True
                 _report(f"monitor: the optimizer ({type(self.optimizer).__name__}) takes no step hooks "
                         f"({type(exc).__name__}: {exc}); every mon.step() call is recorded as a step")
+        # mon.step() calls take a short path when nothing but a step and its loss can happen
+        self._fast_calls = self._hooked and self.scaler is None and not self._eager_nan
         self._arm_activations(0)
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._atexit)
@@ -642,9 +688,34 @@ class Monitor:
         for h in self._handles:
             h.remove()
         self._handles = []
+        if self._pre_handle is not None:
+            self._pre_handle.remove()
+            self._pre_handle = None
+        if self._stale_handle is not None:
+            self._stale_handle.remove()
+            self._stale_handle = None
         self._probe.disarm()
 
     # -- optimizer hooks -----------------------------------------------------------------------
+    # The post-hook sees every optimizer step. The pre-hook (what must be read before the
+    # update: the gradients, a copy of the weights) is registered only for the steps that read
+    # something: a budgeted run's light steps call no Python before their update.
+    def _want_pre(self) -> None:
+        if self._pre_handle is None and self._hooked and not self._off:
+            self._pre_handle = self.optimizer.register_step_pre_hook(self._pre_fn)
+
+    def _sync_pre(self) -> None:
+        """The pre-hook registered for the next step if that step reads something."""
+        if self._n_opt < self._next_heavy and not self._probe.armed:
+            self._drop_pre()
+        else:
+            self._want_pre()
+
+    def _drop_pre(self) -> None:
+        if self._pre_handle is not None:
+            self._pre_handle.remove()
+            self._pre_handle = None
+
     def _data(self) -> _StepData:
         d = self._cur
         if d is None:
@@ -656,9 +727,21 @@ class Monitor:
         return bool(every) and index % every == 0 and "sampling" not in self._failed
 
     def _pre_hook(self, optimizer, args, kwargs):
-        if self._off or "optimizer hooks" in self._failed:
+        if self._off:
+            return None
+        if (self._n_opt < self._next_heavy and self._cur is None
+                and getattr(optimizer, "grad_scale", None) is None):
+            return None  # a light step (the post-hook reads its learning rates)
+        if "optimizer hooks" in self._failed:
             return None
         try:
+            b = self._budget
+            t0 = 0.0
+            if b is not None:
+                t0 = b.tick(self._n_opt)
+                self._next_heavy = b.next_due(self._n_opt + 1)
+                if self._act_every and self._budget.act_base:
+                    self._act_every = b.act_every
             d = self._data()
             groups = optimizer.param_groups
             d.lrs = [g.get("lr") for g in groups]
@@ -668,8 +751,6 @@ class Monitor:
                 found = getattr(optimizer, "found_inf", None)
                 d.found_inf = found.detach().sum() if isinstance(found, torch.Tensor) else found
             closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0] is the optimizer
-            b = self._budget
-            t0 = b.tick() if b is not None else 0.0
             if d.sampled and self.params:
                 d.wds = [g.get("weight_decay", 0.0) or 0.0 for g in groups]
                 d.w_before = stats.copy(self.params, self._copy_buf())
@@ -690,13 +771,23 @@ class Monitor:
             return
         self._n_opt += 1  # counted even when the statistics are off: records follow the steps
         d, self._cur = self._cur, None
+        if d is None:  # a light step: the learning rates it used (the scheduler steps later)
+            groups = optimizer.param_groups
+            self._light_lrs = [groups[0].get("lr")] if len(groups) == 1 else [g.get("lr") for g in groups]
+            if self._n_opt < self._next_heavy:  # and the next one is light too
+                self._done = None
+                return
         # looked at on sampled steps, and at the second step: a run that blows up at once
         # (gradients summed from the start) is checked before it is gone
         if (self.every_n and (self._n_opt == 1 or self._sampled(self._n_opt))
                 and "zero_grad check" not in self._failed):
             self._arm_stale_check()
+        elif self._stale_handle is not None and not self._stale_armed:
+            self._stale_handle.remove()  # looked at: no Python hook in the backward passes between
+            self._stale_handle = None
         try:
             if d is None or "optimizer hooks" in self._failed:
+                self._done = None  # a light step: its record holds no statistics
                 return
             if not d.grads_done:  # closure optimizers: the gradients exist only now
                 self._grad_stats(d, d.w_before if d.w_before is not None else self.params)
@@ -707,25 +798,35 @@ class Monitor:
                 if self._budget is not None:
                     self._budget.spent(True, t0)
             if self._probe.armed:
+                cost = self._probe.cost
                 d.act = self._probe.take()
+                if self._budget is not None:
+                    self._budget.act_spent(cost)
             self._done = d
         except Exception as exc:
             self._degrade("optimizer hooks", exc)
+        finally:
+            try:
+                self._sync_pre()
+            except Exception as exc:
+                self._degrade("optimizer hooks", exc)
 
     # -- is optimizer.zero_grad() called? --------------------------------------------------------
     def _arm_stale_check(self) -> None:
         """Look, at the next backward pass, whether the gradients still hold this step's values
         (nobody cleared them: ``optimizer.zero_grad()`` is missing). One tensor hook on the
-        smallest parameter that has a gradient (a bias, typically); it runs at every backward
-        pass but does work only when armed, on sampled steps. Gradient accumulation is not
-        mistaken for it: the first backward after an optimizer step is the one looked at."""
+        smallest parameter that has a gradient (a bias, typically), registered on sampled steps
+        and removed at the step after (a Python hook in every backward pass costs a few us).
+        Gradient accumulation is not mistaken for it: the first backward after an optimizer
+        step is the one looked at."""
         try:
             if self._stale_param is None:
                 with_grad = [p for p in self.params if p.grad is not None and p.grad.layout == torch.strided]
                 if not with_grad:
                     return
                 self._stale_param = min(with_grad, key=lambda p: p.numel())
-                self._handles.append(self._stale_param.register_hook(self._stale_hook))
+            if self._stale_handle is None:
+                self._stale_handle = self._stale_param.register_hook(self._stale_hook)
             self._stale_armed = True
         except Exception as exc:
             self._degrade("zero_grad check", exc)
@@ -781,6 +882,7 @@ class Monitor:
         if self._off or "optimizer hooks" in self._failed:
             return
         try:
+            self._want_pre()  # this step's pre-hook reads its learning rates
             d = self._data()
             if not d.grads_done:
                 if d.sampled and d.wds is None and self.optimizer is not None:
@@ -794,9 +896,12 @@ class Monitor:
         """Register the forward hooks if the step about to start is an activation sample."""
         if "activations" in self._failed or self._probe.armed:
             return
-        if self.act_every and next_index % self.act_every == 0:
+        if self._act_every and next_index % self._act_every == 0:
             try:
                 self._probe.arm()
+                if next_index < self._next_heavy:
+                    self._next_heavy = next_index  # that step reads the samples: not a light one
+                self._want_pre()
             except Exception as exc:
                 self._degrade("activations", exc)
 
@@ -843,14 +948,34 @@ class Monitor:
         self._n_opt_at_call = self._n_opt
         data, self._done = self._done, None
         self._cur = None  # a step begun but not finished (skipped by a scaler) is dropped
+        if n == 1 and self._fast_calls and not scalars and type(loss) is torch.Tensor:
+            # the common call, one optimizer step and its loss: queued as it is, the loss
+            # checked when the batch is pulled (a few us less per step on a fast loop). On the
+            # CPU the loss is read at once (no device to wait for) and a step with no statistics
+            # becomes a light entry, written without the general bookkeeping.
+            v = None
+            if loss.is_cpu:
+                try:
+                    v = loss.item()
+                except Exception:  # not one element (or a meta tensor): the general path says
+                    pass
+            lrs = self._light_lrs
+            if data is None and type(v) is float and lrs is not None:
+                # a light entry is the pair (loss, learning rates): see _emit_light
+                self._pending.append((v, lrs))
+            else:
+                self._pending.append(_Entry("step", v if type(v) is float else loss.detach(), None, data,
+                                            1, None, None if data is not None and data.lrs is not None else
+                                            [g.get("lr") for g in self.optimizer.param_groups],
+                                            raw=type(v) is not float))
+            ae = self._act_every
+            if ae and self._n_opt % ae == 0:
+                self._arm_activations(self._n_opt)
+            if len(self._pending) >= self.sync_every:
+                self._resolve()
+            return
         extras = self._extras(scalars) if scalars else None
-        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and not loss.is_complex()
-                and loss.layout == torch.strided and not loss.is_meta):
-            loss = _num(loss)
-            if loss is DROP:
-                loss = self._drop("loss", loss)
-        else:
-            loss = loss.detach()
+        loss = self._loss_value(loss)
         flag = lrs = None
         scale_drop = self._scale_drop() if self.scaler is not None else None
         if not self._hooked:  # no optimizer, or one whose steps no hook sees: a call is a step
@@ -886,6 +1011,17 @@ class Monitor:
         elif len(self._pending) >= self.sync_every:
             self._resolve()
 
+    def _loss_value(self, loss):
+        """The loss as it is queued: a detached 0-d tensor, a float or None (one that is not a
+        real number is dropped, with one warning)."""
+        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and not loss.is_complex()
+                and loss.layout == torch.strided and not loss.is_meta):
+            loss = _num(loss)
+            if loss is DROP:
+                loss = self._drop("loss", loss)
+            return loss
+        return loss.detach()
+
     def _record_call_unhooked(self, loss, extras) -> None:
         self._calls -= 1
         self._record_call(loss, extras and dict(extras))
@@ -895,6 +1031,7 @@ class Monitor:
         step bypasses the hooks): from now on every call is a step, with the gradient
         statistics read at the call, and the calls so far are recorded one by one too."""
         self._hooked = False
+        self._fast_calls = False
         self._replay = True
         _report(f"monitor: no optimizer.step() seen in {self._calls} calls of mon.step() (a manual "
                 f"update loop?): every call is recorded as a step, without update statistics")
@@ -986,8 +1123,16 @@ class Monitor:
         p = _Puller(self.world if not final or self._dist_ok_at_close else 1)
         refs = []
         add = p.add
-        for e in entries:
+        for i, e in enumerate(entries):
+            if type(e) is tuple:  # a light step: a float loss, and float learning rates?
+                lrs = e[1]
+                if (type(lrs[0]) is float if len(lrs) == 1 else all(type(x) is float for x in lrs)):
+                    refs.append(None)  # nothing to pull
+                    continue
+                e = entries[i] = _Entry("step", e[0], None, None, 1, None, e[1])
             d = e.data
+            if e.raw:
+                e.loss = self._loss_value(e.loss)
             r = {"loss": add(e.loss, True)}
             if e.extras:
                 r["extras"] = {k: add(v, True) for k, v in e.extras.items()}
@@ -1020,8 +1165,14 @@ class Monitor:
     def _finish(self, batch, final: bool) -> None:
         entries, refs, p = batch
         stop = p.finish()
-        for e, r in zip(entries, refs):
-            self._emit(e, r, p)
+        try:
+            for e, r in zip(entries, refs):
+                if r is None:
+                    self._emit_light(e)
+                else:
+                    self._emit(e, r, p)
+        finally:
+            self._drain()
         if self._live is not None and not final and "live alerts" not in self._failed:
             try:
                 if self._live.due():
@@ -1088,6 +1239,19 @@ class Monitor:
             rec.update(extras)  # last: a value the user passes replaces the computed one
         self._write(rec, live=True)
         self._check_nan(rec, e, r, p)
+
+    def _emit_light(self, e: tuple) -> None:
+        """A light entry's record (a step with no statistics, a float loss and float learning
+        rates: ``e`` is ``(loss, lrs)``): what :meth:`_emit` writes for it, without the general
+        bookkeeping."""
+        loss, lrs = e
+        if self._carry_loss or self._carry_extras or self._carry_calls or self._replay:
+            return self._emit(_Entry("step", loss, None, None, 1, None, lrs),
+                              {"loss": ("v", loss), "lrs": lrs, "lrs_ref": False}, _Puller(1))
+        self._out.append((self._step, loss, lrs))  # see writer.encode_light
+        self._step += 1
+        if loss - loss != 0.0 and not self._nan_seen:
+            self._check_nan(light_dict(self._out[-1]), _Entry("step", loss, None, None, 1, None, lrs), {}, None)
 
     def _replay_calls(self) -> None:
         """Record each call carried while waiting for an optimizer step that never came."""
@@ -1211,15 +1375,24 @@ class Monitor:
         rec.update(per)
         rec.update(stds)
 
-    def _write(self, rec: dict, live: bool) -> None:
+    def _write(self, rec: dict, live: bool = True) -> None:
+        """Queue a record; :meth:`_drain` hands the batch to the log and the live checks."""
+        self._out.append(rec)
+
+    def _drain(self) -> None:
+        """Write the queued records and feed them to the live checks, a batch at a time (one
+        call each per batch, not per record)."""
+        out, self._out = self._out, []
+        if not out:
+            return
         if self._writer is not None and "writing the log" not in self._failed:
             try:
-                self._writer.write(rec)
+                self._writer.write_many(out)
             except Exception as exc:
                 self._degrade("writing the log", exc)
-        if live and self._live is not None and "live alerts" not in self._failed:
+        if self._live is not None and "live alerts" not in self._failed:
             try:
-                self._live.add(rec)
+                self._live.add_many(out)
             except Exception as exc:
                 self._degrade("live alerts", exc)
 
@@ -1231,6 +1404,7 @@ class Monitor:
         if _finite(loss) and _finite(gn):
             return
         self._nan_seen = True
+        self._drain()  # the records up to this one, then the event
         step = rec["step"]
         where = self._locate(rec, e, r, p)
         what = "loss" if not _finite(loss) else "gradient norm"
@@ -1365,6 +1539,7 @@ class Monitor:
                     self._no_optimizer_steps()  # fewer calls than it takes to decide: say so now
                 if self._replay and self._carry_calls:
                     self._replay_calls()
+                    self._drain()
             except TrainingStopped:
                 pass
             except Exception as exc:

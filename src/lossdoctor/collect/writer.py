@@ -27,12 +27,58 @@ FLUSH_SECS = 2.0
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
+#: Keys as JSON strings, by key (a log has a few hundred distinct keys at most; bounded anyway).
+_KEYS: dict[str, str] = {}
+_MAX_KEYS = 10_000
+
+
 def encode(rec: dict[str, Any]) -> str:
-    """One record as a line of strict JSON (non-finite floats become strings)."""
+    """One record as a line of strict JSON (non-finite floats become strings).
+
+    A record of plain finite floats and ints (nearly all of them) is formatted directly:
+    ``repr`` of a float is what :mod:`json` writes, and this is ~3x faster than the encoder's
+    per-call set-up, which on a fast training loop is most of what writing a record costs."""
+    parts = []
+    for k, v in rec.items():
+        t = type(v)
+        if t is float:
+            if v - v != 0.0:  # NaN or inf
+                break
+        elif t is not int:
+            break
+        key = _KEYS.get(k) if type(k) is str else None
+        if key is None:
+            if type(k) is not str or len(_KEYS) >= _MAX_KEYS:
+                break
+            key = _KEYS[k] = _ENCODE(k)
+        parts.append(f"{key}:{v!r}")
+    else:
+        return "{" + ",".join(parts) + "}"
     try:
         return _ENCODE(rec)
     except ValueError:  # a NaN or inf somewhere: the rare path
         return _ENCODE(_finite(rec))
+
+
+def light_dict(rec: tuple) -> dict[str, Any]:
+    """A light record ``(step, loss, learning rates)`` (see :func:`encode_light`) as a dict."""
+    step, loss, lrs = rec
+    out = {"step": step, "loss": loss}
+    if lrs:
+        out["lr"] = lrs[0]
+        for i in range(1, len(lrs)):
+            out[f"lr/pg{i}"] = lrs[i]
+    return out
+
+
+def encode_light(rec: tuple) -> str:
+    """A light record: the monitor's most common one, a step with its loss and learning rates
+    only, passed as the tuple ``(step, loss, lrs)`` (int, float, list of floats) and formatted
+    at once; the same line :func:`encode` writes for :func:`light_dict`."""
+    step, loss, lrs = rec
+    if loss - loss == 0.0 and len(lrs) == 1 and lrs[0] - lrs[0] == 0.0:
+        return '{"step":%d,"loss":%r,"lr":%r}' % (step, loss, lrs[0])
+    return encode(light_dict(rec))
 
 
 def _finite(x: Any) -> Any:
@@ -99,22 +145,30 @@ class JsonlWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, mode, encoding="utf-8")
         _HELD[_key(self.path)] = self
-        self._buf: list[str] = []
+        self._buf: list = []  # records not yet written (encoded when flushed)
         self.flush_every = max(1, int(flush_every))
         self.flush_secs = float(flush_secs)
         self._last = time.monotonic()
 
     def write(self, rec: dict[str, Any]) -> None:
-        self._buf.append(encode(rec))
-        if len(self._buf) >= self.flush_every or time.monotonic() - self._last >= self.flush_secs:
+        self.write_many((rec,))
+
+    def write_many(self, recs) -> None:
+        """Append records, dicts or light tuples (see :func:`encode_light`), flushing every
+        ``flush_every`` records or ``flush_secs`` seconds."""
+        buf = self._buf
+        buf.extend(recs)
+        if len(buf) >= self.flush_every or (buf and time.monotonic() - self._last >= self.flush_secs):
             self.flush()
 
     def flush(self) -> None:
         if self._f.closed:
             return
         if self._buf:
-            self._f.write("\n".join(self._buf) + "\n")
+            # encoded here, all at once: a tight loop, faster than one record at a time
+            lines = [encode_light(r) if type(r) is tuple else encode(r) for r in self._buf]
             self._buf.clear()
+            self._f.write("\n".join(lines) + "\n")
         self._f.flush()
         self._last = time.monotonic()
 
