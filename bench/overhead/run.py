@@ -273,7 +273,8 @@ def bench_toggle(name: str, settings: dict, reps: int, block: int, warmup: int, 
             "self_us": 1e6 * self_time[0] / n_watched, "self_ratio": 1 + self_time[0] / n_watched / step_plain,
             "n_params": sum(p.numel() for p in model.parameters()), "reps": reps, "block": block,
             "live_checks": mon._live.checks if mon._live is not None else 0, "method": "toggle",
-            "budget": ({"grad_every": mon._budget.grad_every, "sample_every": mon._budget.sample_every}
+            "budget": ({"grad_every": mon._budget.grad_every, "sample_every": mon._budget.sample_every,
+                        "act_every": mon._budget.act_every}
                        if getattr(mon, "_budget", None) is not None else None)}
 
 

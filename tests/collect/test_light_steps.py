@@ -157,3 +157,22 @@ def test_the_zero_grad_checks_hook_exists_only_while_it_looks(log_path):
     assert all(r["grad_stale"] == 0.0 for r in recs if "grad_stale" in r)
     # ...and the hook is there only from the step before each to the step itself
     assert [i for i, p in enumerate(present) if p] == [0, 9, 19, 29]
+
+
+def test_overhead_bench_toggle_runs(tmp_path):
+    """bench/overhead's toggle method reaches into the monitor (its hooks, its budget clock):
+    a tiny run must still work with the monitor as it is, and leave the clocks as it found
+    them."""
+    import importlib.util
+    from pathlib import Path
+
+    from lossdoctor.collect import live as L
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "overhead" / "run.py"
+    spec = importlib.util.spec_from_file_location("overhead_run", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.bench_toggle("mlp", {"detail": "default"}, reps=2, block=4, warmup=2, tmp=tmp_path)
+    assert r["ratio"] > 0 and r["step_ms"] > 0 and r["self_us"] > 0
+    assert M._clock is L._clock
+    assert json.loads((tmp_path / "mlp.jsonl").read_text().splitlines()[-1])["step"] > 0

@@ -35,7 +35,7 @@ CHECK_EVERY = 200
 #: Points kept per series: enough for every detector (they thin long series to ~2000 anyway).
 MAX_POINTS = 4000
 #: Share of the run's wall time the live checks may take (a check of 4000-point series costs
-#: ~6 ms, so checks still come every ~3 s of training).
+#: ~5-15 ms, so checks still come every ~3-7 s of training).
 TIME_BUDGET = 0.002
 #: The clock of the time budget (wall time).
 _clock = time.perf_counter
