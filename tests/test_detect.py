@@ -190,16 +190,3 @@ def test_log_scale_losses_and_offsets():
 def test_ten_million_points_run_in_bounded_time():
     run = make_run(noisy(plateau_drop(2_000_000), 0.1))
     assert ids(run) == ["plateau_then_drop"]
-
-
-def test_slow_convergence_needs_a_late_fall_on_the_curve_itself():
-    """A healthy run (RMSprop, an MLP on moons; a healthy control of the training corpus's tuning
-    split) whose exponential fit has a long time constant, but whose last fifth brought only 4%
-    of its drop: not still falling, whatever the fit says."""
-    from pathlib import Path
-
-    import lossdoctor
-
-    dx = lossdoctor.diagnose(Path(__file__).parent / "data" / "healthy_settled_rmsprop_moons.csv")
-    assert "slow_convergence" not in [s.id for s in dx.symptoms]
-    assert dx.healthy

@@ -10,11 +10,9 @@ relative to how far it fell in the run. Recognised when
 
 * the remaining share is at least :data:`REMAINING` and the fit explains the curve (R² at least
   :data:`MIN_R2`),
-* the last fifth of the run still brings :data:`LAST_SHARE` of the drop, on the fit and on the
-  smoothed curve itself (a long time constant fitted over a curve that has flattened out is not
-  a fall still going), and the raw levels fall too, by :data:`RAW_NOISE_K` noise units and by
-  :data:`RAW_FIT_AGREE` of what the fit says (an S-shaped curve that settled is not still
-  falling), and no tenth of the second half falls
+* the fitted last fifth of the run still brings :data:`LAST_SHARE` of the drop (and the raw
+  levels fall too, by :data:`RAW_NOISE_K` noise units and by :data:`RAW_FIT_AGREE` of what the
+  fit says: an S-shaped curve that settled is not still falling), and no tenth of the second half falls
   beyond what the fit explains by :data:`MAX_WINDOW_SHARE` of that half's fall (a step-decay
   schedule's late drop is not slowness);
 
@@ -113,8 +111,7 @@ def detect(cx) -> Symptom | None:
     late_band = (pos >= 0.7) & (pos <= 0.85)
     raw_late = (float(np.median(ys[late_band])) - y1) if late_band.any() else dl
     slow = (rem >= REMAINING and r2 >= MIN_R2 and fit_late >= LAST_SHARE * fit_total
-            and raw_late >= RAW_NOISE_K * c.level_noise and raw_late >= RAW_FIT_AGREE * fit_late
-            and dl >= LAST_SHARE * total)
+            and raw_late >= RAW_NOISE_K * c.level_noise and raw_late >= RAW_FIT_AGREE * fit_late)
     if not (slow or above_chance):
         return None
     if _late_step(c, tau, a, b) and not above_chance:
