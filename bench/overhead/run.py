@@ -177,6 +177,14 @@ def bench_toggle(name: str, settings: dict, reps: int, block: int, warmup: int, 
     at other addresses, and on this machine that alone moved a copy's step by 2-3% either way
     (a measured 1.02-1.03 for two unmonitored copies with no-op hooks, 0.99 for one copy with the
     same hooks switched on and off). Toggling one model measures the monitor and nothing else."""
+    saved = monitor_module._clock, live_module._clock
+    try:
+        return _toggle(name, settings, reps, block, warmup, tmp)
+    finally:  # the monitor's clocks as they were, also when a run fails
+        monitor_module._clock, live_module._clock = saved
+
+
+def _toggle(name: str, settings: dict, reps: int, block: int, warmup: int, tmp: Path):
     factory, x, y = make(name, "cpu", big=False)
     loss_fn = nn.CrossEntropyLoss()
     model, opt = arm(factory, "cpu")
@@ -263,7 +271,6 @@ def bench_toggle(name: str, settings: dict, reps: int, block: int, warmup: int, 
     select(raw)
     attach()
     mon.close()
-    monitor_module._clock = live_module._clock = time.perf_counter
     q = statistics.quantiles(ratios, n=4)
     step_plain = statistics.median(t_plain)
     n_watched = self_reps * block

@@ -740,7 +740,7 @@ class Monitor:
             if b is not None:
                 t0 = b.tick(self._n_opt)
                 self._next_heavy = b.next_due(self._n_opt + 1)
-                if self._act_every and self._budget.act_base:
+                if self._act_every and b.act_base:
                     self._act_every = b.act_every
             d = self._data()
             groups = optimizer.param_groups
@@ -1196,7 +1196,7 @@ class Monitor:
         loss = p.get(r["loss"])
         extras = {k: p.get(v) for k, v in r["extras"].items()} if "extras" in r else None
         if e.kind == "log":
-            self._write({"step": max(self._step - 1, 0), **(extras or {})}, live=True)
+            self._write({"step": max(self._step - 1, 0), **(extras or {})})
             return
         skipped = e.kind == "skip" or (e.kind == "maybe" and bool(p.get(r.get("flag"))))
         if e.kind in ("micro", "maybe") and not skipped:
@@ -1237,7 +1237,7 @@ class Monitor:
             self._act_stats(rec, r["act"], p)
         if extras:
             rec.update(extras)  # last: a value the user passes replaces the computed one
-        self._write(rec, live=True)
+        self._write(rec)
         self._check_nan(rec, e, r, p)
 
     def _emit_light(self, e: tuple) -> None:
@@ -1264,7 +1264,7 @@ class Monitor:
                 rec["loss"] = loss
             if extras:
                 rec.update(extras)
-            self._write(rec, live=True)
+            self._write(rec)
 
     def _step_stats(self, rec: dict, d: _StepData, r: dict, p: _Puller) -> None:
         g = p.get(r.get("g"))
@@ -1375,7 +1375,7 @@ class Monitor:
         rec.update(per)
         rec.update(stds)
 
-    def _write(self, rec: dict, live: bool = True) -> None:
+    def _write(self, rec: dict) -> None:
         """Queue a record; :meth:`_drain` hands the batch to the log and the live checks."""
         self._out.append(rec)
 
