@@ -177,7 +177,12 @@ def run_corpus(args) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         recipe = out / "recipe.json"
         recipe.write_text(json.dumps({**e["recipe"], "id": case}))
-        cmd = [sys.executable, str(ROOT / "bench" / "corpus" / "train.py"), str(recipe), "--out", str(out / "user")]
+        if e["recipe"].get("kind") == "scenario":  # a scenario recorded into the tuning split
+            cmd = [sys.executable, "-m", "lossdoctor.scenarios.train", e["recipe"]["data"], "--out",
+                   str(out / "user"), "--seed", str(e["recipe"].get("seed", 0))]
+        else:
+            cmd = [sys.executable, str(ROOT / "bench" / "corpus" / "train.py"), str(recipe), "--out",
+                   str(out / "user")]
         rec = verify(case, cmd, out, log=str(CORPUS / case / "run.jsonl"), jobs=args.jobs,
                      extra=["--all-arms"] if args.all_arms else [])
         rec["truth"] = e["label"]

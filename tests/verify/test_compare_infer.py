@@ -7,6 +7,7 @@ from curves import flat, make_run, noisy, plateau_drop
 
 from lossdoctor.core import Cause
 from lossdoctor.verify import compare as C
+from lossdoctor.verify.arms import BY_NAME
 from lossdoctor.verify.infer import decided, infer
 
 
@@ -195,3 +196,71 @@ def test_the_scaled_reinit_runs_only_on_a_net_that_started_small():
     assert "did not start small" in arm.left_out(lossdoctor.read(ex / "jena_lr_low.jsonl"))
     assert arm.left_out(lossdoctor.read(ex / "stuck_deep_linear.jsonl")) is None
     assert "does not show" in arm.left_out(make_run(flat(200, 2.3)))
+
+
+def _layered(weight_scale=1.0, bias_rms=None):
+    """A run whose monitor header describes a 2-layer MLP whose weights started at
+    ``weight_scale`` times PyTorch's default std, with first weight norms for the biases."""
+    import math
+
+    shapes = {"0.weight": [64, 16], "0.bias": [64], "2.weight": [3, 64], "2.bias": [3]}
+    layers, extra = [], {}
+    for name, shape in shapes.items():
+        fan_in = shape[1] if len(shape) > 1 else (16 if name == "0.bias" else 64)
+        ref = 1 / math.sqrt(3 * fan_in)
+        std = ref * (weight_scale if len(shape) > 1 else 1.0)
+        layers.append({"name": name, "shape": shape, "init_std": std})
+        rms = std if len(shape) > 1 or bias_rms is None else bias_rms
+        extra[f"weight_norm/{name}"] = ([0, 10], [rms * math.sqrt(math.prod(shape))] * 2)
+    run = make_run(flat(200, 1.1), extra=extra)
+    run.meta["model"] = {"layers": layers}
+    return run
+
+
+def test_a_reinit_of_a_net_already_at_the_default_scale_is_a_redraw_and_its_fix_only_luck():
+    # regression: an lr decayed to nothing early stalls wherever its first steps took it; the
+    # default re-init of a net that already started at the default scale drew luckier weights,
+    # "fixed" the stall and confirmed stuck_plateau over the true lr_schedule (its own arm fixed too)
+    arm = BY_NAME["reinit"]
+    assert "default scale" in arm.luck(_layered(1.0))
+    assert arm.luck(_layered(0.05)) is None  # a tiny start: the re-init is the test of a saddle
+    assert arm.luck(_layered(20.0)) is None  # a huge one: the test of a bad init
+    assert arm.luck(_layered(1.0, bias_rms=2.0)) is None  # biases at -2: not the default
+    assert arm.luck(make_run(flat(200, 1.1))) is None  # the log cannot tell: a fix counts
+    # a redraw that did not help still rules the init out (Jena's low-lr run)
+    found = infer(_causes(lr_schedule=0.5, stuck_plateau=0.5),
+                  [("constant_lr", "fixed", "e"), ("reinit", "improved", "e")])
+    assert found["lr_schedule"].verdict == "confirmed"
+
+
+def test_an_lr_30x_off_runs_the_next_decade_after_a_tenfold_step_that_showed_nothing():
+    from pathlib import Path
+
+    import lossdoctor
+    from lossdoctor.verify.plan import plan
+
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    near = plan(lossdoctor.diagnose(ex / "jena_lr_low.jsonl"))  # SGD at 0.0016 effective: 60x below
+    assert near.follow_on["lr_x10"] == ("improved", "no_change")
+    run = make_run(flat(300, 2.3), hparams={"optimizer": "sgd", "lr": 0.02})  # 5x below: x10 is enough
+    from lossdoctor.verify.plan import _lr_far
+
+    assert _lr_far(run) == set()
+    assert _lr_far(make_run(flat(300, 2.3), hparams={"optimizer": "adam", "lr": 3e-5})) == {"lr_x10"}
+
+
+def test_no_symptom_but_a_likely_cause_is_tested_on_the_loss_level():
+    # regression: probabilities fed to CrossEntropyLoss, seen in the outputs, on a curve that shows
+    # no symptom: verify ran nothing; the logits arm now runs, judged on the loss level
+    from lossdoctor.core import Diagnosis
+    from lossdoctor.verify.plan import plan
+
+    run = make_run(noisy(np.linspace(2.3, 1.5, 300) ** 1), hparams={"optimizer": "adam", "lr": 1e-3})
+    dx = Diagnosis("x", None, (), (Cause("loss_misuse", "likely", 0.9), Cause("lr_too_low", "possible", 0.4)),
+                   run=run, inconclusive="no symptom in the curve")
+    p = plan(dx)
+    assert p.level_only and p.symptom.id == "stagnation" and "no symptom" in p.symptom.summary
+    assert [c.id for c in p.candidates] == ["loss_misuse"]
+    assert [a.arm.name for a in p.arms] == ["logits"]
+    healthy = Diagnosis("x", True, (), (Cause("lr_too_low", "unlikely", 0.1),), run=run)
+    assert not plan(healthy).arms and "nothing to verify" in plan(healthy).why_none

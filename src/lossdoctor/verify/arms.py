@@ -136,6 +136,64 @@ def _started_small(run: Run) -> str | None:
     return None if 0 < m[0] < SMALL_INIT else f"the weights did not start small ({m[0]:.2g}x PyTorch's default)"
 
 
+#: A layer "started at PyTorch's default scale" when its initial weight std is within this factor
+#: of the default's 1/sqrt(3 fan_in) (a redraw of the same scheme lands well inside it).
+DEFAULT_INIT_FACTOR = 1.33
+
+
+def _redraw_only(run: Run) -> str | None:
+    """A re-init with PyTorch's default scheme on a net that already started at that scale draws
+    new random weights and changes nothing else. That the plateau survives a fresh draw still
+    says something (no init-made saddle), but a fix is a seed's luck: a run whose level depends on
+    where its first steps took it (an lr decayed early) would read that luck as a fix. Says so
+    when every weight matrix started within :data:`DEFAULT_INIT_FACTOR` of the default std and no
+    bias larger than the default's (from the monitor's layer table and first weight norms);
+    ``None`` whenever the log cannot tell."""
+    import math
+
+    from .. import signals as S
+
+    model = run.meta.get("model") if isinstance(run.meta.get("model"), Mapping) else {}
+    layers = model.get("layers") if isinstance(model, Mapping) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    norms = run.layers(S.WEIGHT_NORM)
+    default: dict[str, float] = {}  # prefix -> PyTorch's default std for that layer
+    n_weights = 0
+    for layer in layers:
+        if not isinstance(layer, Mapping):
+            return None
+        name, shape = str(layer.get("name", "")), layer.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+            return None
+        if len(shape) < 2:
+            continue
+        std = layer.get("init_std")
+        if not isinstance(std, (int, float)) or not math.isfinite(std):
+            return None
+        fan_in = math.prod(shape) // shape[0]
+        ref = 1.0 / math.sqrt(3 * fan_in)
+        if not 1 / DEFAULT_INIT_FACTOR <= std / ref <= DEFAULT_INIT_FACTOR:
+            return None
+        default[name.rsplit(".", 1)[0]] = ref
+        n_weights += 1
+    if not n_weights:
+        return None
+    for layer in layers:
+        name, shape = str(layer.get("name", "")), layer.get("shape")
+        if len(shape) != 1 or not name.endswith("bias"):
+            continue
+        ref = default.get(name.rsplit(".", 1)[0])
+        s = norms.get(name)
+        if ref is None or s is None or not len(s):
+            return None  # a constant bias (a std of 0) can be anything: only its norm tells
+        rms = float(s.values[0]) / math.sqrt(max(shape[0], 1))
+        if not math.isfinite(rms) or rms > DEFAULT_INIT_FACTOR * ref:
+            return None
+    return ("every layer started at PyTorch's default scale: a re-init only drew new random weights, "
+            "and a fresh draw's luck is no fix")
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -151,8 +209,13 @@ class Arm:
     #: when the loss level has not followed yet (see compare.compare)
     exact: bool = False
     #: a follow-up: run only when the arm named here came out ``improved`` (a step that went the
-    #: right way but not far enough: the lr was off by more than 10x)
+    #: right way but not far enough: the lr was off by more than 10x), or ``no_change`` when the
+    #: log puts the lr so far off that a tenfold step could not show it (plan.LR_FAR)
     follows: str = ""
+    #: why, for this script, the arm's change is only a redraw of its random state (from the
+    #: baseline's log), or None: a ``fixed`` outcome then counts as ``improved`` (luck is no
+    #: fix), while ``no_change`` keeps its meaning
+    luck: Callable[[Run], str | None] | None = field(default=None, compare=False)
 
     def relation(self, cause: str) -> str:
         return self.relations.get(cause, (NONE, ""))[0]
@@ -222,7 +285,7 @@ ARMS: tuple[Arm, ...] = (
         "dead_relu": (MAY, "fresh biases revive units that were dead from the start"),
         "vanishing_gradients": (MAY, "a fresh scale can let the gradient through"),
         "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
-    }, cost=1.1, own=("bad_initialization", "stuck_plateau")),
+    }, cost=1.1, own=("bad_initialization", "stuck_plateau"), luck=_redraw_only),
     Arm("reinit_gain", {"reinit": "gain"}, "re-init (Kaiming / Xavier at the activation's gain)", {
         "stuck_plateau": (FIX, "a deep net started near zero leaves the saddle at a scale made for its depth "
                                "(PyTorch's default is itself small for deep nets)"),

@@ -227,6 +227,8 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
     _emit(on_event, Event("plan", info=p))
     notes = [f"verify: arm {name} left out ({', '.join(tests) or 'no candidate'}): {why}"
              for name, tests, why in p.left_out]
+    if p.level_only and p.arms:
+        notes.append(f"verify: {p.symptom.summary}")
     for name, tests, why in p.left_out:
         _emit(on_event, Event("left_out", arm=name, info=why))
     if dx0.healthy is True or not p.arms:
@@ -284,8 +286,8 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
             results.append(result)
             triples = _triples(results, p.symptom.id, run)
             follow = p.followups.get(result.arm)
-            if follow is not None and result.outcome == "improved" and not settled:
-                queue.insert(0, follow)  # the right way, not far enough: the next decade
+            if follow is not None and result.outcome in p.follow_on.get(result.arm, ("improved",)) and not settled:
+                queue.insert(0, follow)  # the right way, not far enough (or too small a step): the next decade
             _emit(on_event, Event("done", arm=result.arm, steps=result.steps, planned=pa.steps, result=result))
             if not all_arms:
                 pending = {pa.arm.name for pa in queue} | {x[0].arm.name for x in running.values()}
@@ -326,10 +328,13 @@ def _arm_result(res: JobResult, pa: Planned, job: Job, out: Path, base_run, p: P
     o, _sid = C.compare_all(base_run, arm_run, [s.id for s in p.symptoms], pa.steps, exact=pa.arm.exact)
     loss = arm_run.loss
     n = int(loss.steps[-1]) + 1 if loss is not None and len(loss) else 0
-    effect = o.effect
+    effect, outcome = o.effect, o.outcome
     if status.get("stopped") == "target":
         effect += " (stopped once past the fixed level)"
-    return ArmResult(steps=n, outcome=o.outcome, effect=effect,
+    luck = pa.arm.luck(base_run) if pa.arm.luck is not None and outcome == "fixed" else None
+    if luck:
+        outcome, effect = "improved", f"{effect}; counted as improved: {luck}"
+    return ArmResult(steps=n, outcome=outcome, effect=effect,
                      curve=Series("loss", loss.steps, loss.values) if loss is not None else None, **base)
 
 
@@ -390,9 +395,13 @@ def _verdicts(dx0: Diagnosis, p: Plan, results: list[ArmResult], notes: list[str
     if p.baseline_steps:
         notes.append(f"verify: {len(results)} arm{'s' if len(results) != 1 else ''} ran {spent:,} steps in all, "
                      f"{spent / p.baseline_steps:.2f}x the baseline's {p.baseline_steps:,} "
-                     f"(judged on {p.symptom.id}, {p.steps:,} steps each at most)")
+                     f"(judged on {'the loss level' if p.level_only else p.symptom.id}, {p.steps:,} steps each at most)")
+    extra = {}
+    if dx0.healthy is None and any(c.verdict == "confirmed" for c in causes):
+        # a cause an arm confirmed settles a run the log alone could not judge
+        extra = {"healthy": False, "inconclusive": None}
     return dataclasses.replace(dx0, causes=tuple(causes), verification=tuple(results),
-                               warnings=dx0.warnings + tuple(notes))
+                               warnings=dx0.warnings + tuple(notes), **extra)
 
 
 def _write(out: Path, dx: Diagnosis) -> None:

@@ -1,6 +1,9 @@
 """Which arms to run, in which order, for how many steps: from the baseline's diagnosis.
 
 * The symptom: the baseline's most serious one (:data:`PRIORITY`); every arm is judged on it.
+  A baseline with no symptom whose log still makes a cause ``likely`` (the internals show it; the
+  curve does not) has that cause's arms judged on the loss level, as for a stalled run
+  (:data:`LEVEL_ONLY`): a fix reaches a lower loss beyond the noise, and sooner.
 * The candidates: every cause the diagnosis has not ruled out whose typical curves include one
   of the symptoms shown (its module's ``PRODUCES``), by score.
 * The arms: each candidate's own tests (:mod:`.arms`), the best-scored candidate's first, a
@@ -27,6 +30,11 @@ PRIORITY = ("nan_inf", "divergence", "oscillation", "spikes", "stagnation", "pla
 #: An lr this many times below (above) its optimizer's common default is tested at 100x (1/100)
 #: straight away, not at 10x first.
 LR_JUMP = 100.0
+#: The symptom a baseline with no symptom but a likely cause is judged on (its loss level).
+LEVEL_ONLY = "stagnation"
+#: An lr this many times off (but less than LR_JUMP) still sits 3-10x off after a tenfold step:
+#: that step showing no change does not clear the lr, and the next decade is run as well.
+LR_FAR = 30.0
 #: Fewest steps an arm runs (a shorter one shows nothing but noise).
 MIN_STEPS = 30
 #: Share of the run an arm takes for shapes visible from early on (a stalled or swinging loss).
@@ -61,9 +69,13 @@ class Plan:
     arms: list[Planned] = field(default_factory=list)
     left_out: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)  # (arm, tests, why)
     followups: dict[str, Planned] = field(default_factory=dict)  # arm -> the arm to run if it improved
+    #: arm -> the outcomes of it that run its follow-up (``improved`` unless :func:`_lr_far` adds more)
+    follow_on: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps: int = 0
     baseline_steps: int = 0
     why_none: str = ""
+    #: no symptom in the curve: the arms test the likely causes, judged on the loss level
+    level_only: bool = False
 
 
 def produces() -> dict[str, tuple[str, ...]]:
@@ -113,13 +125,26 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     """The arms for one baseline diagnosis. ``only`` restricts them to these arm names."""
     run = dx.run
     sym = main_symptom(dx)
-    if run is None or sym is None:
-        return Plan(sym, [], why_none="the baseline shows no symptom: nothing to verify" if run is not None
-                    else "the baseline diagnosis has no run")
-    cands = candidates(dx, [s.id for s in dx.symptoms])
+    if run is None:
+        return Plan(sym, [], why_none="the baseline diagnosis has no run")
+    likely = sorted((c for c in dx.causes if c.verdict in ("likely", "confirmed")), key=lambda c: -c.score)
+    if sym is None and not likely:
+        return Plan(sym, [], why_none="the baseline shows no symptom: nothing to verify")
+    if sym is None:
+        # the curve looks fine but the internals make a cause likely (probabilities fed to the
+        # loss, a decay that holds the weights): its arms are judged on the loss level, as for a
+        # stalled run: a fix reaches a lower loss, sooner
+        ids = ", ".join(c.id for c in likely)
+        sym = Symptom(LEVEL_ONLY, float(run.loss.steps[0]) if run.loss is not None and len(run.loss) else 0.0,
+                      float(run_steps(run)), 0.0,
+                      f"the curve shows no symptom, but the log makes {ids} likely: the arms are judged on "
+                      f"the loss level, as for a stalled run")
+        shown, cands = [sym], likely
+    else:
+        cands = candidates(dx, [s.id for s in dx.symptoms])
+        shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
     n = int(steps) if steps else default_steps(run, sym)
-    shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
-    p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run))
+    p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run), level_only=not dx.symptoms)
     if not cands:
         p.why_none = f"no cause that makes {sym.id} is left to test"
         return p
@@ -127,6 +152,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     seen: set[str] = set()
     names = {c.id for c in cands}
     jump = _lr_jump(run)
+    far = _lr_far(run)
     for cause in cands:
         mine = [a for a in ARMS if cause.id in a.tests]
         mine.sort(key=lambda a: (a.relation(cause.id) != FIX, a.cost))
@@ -147,6 +173,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
                 below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
             if arm.follows:
                 p.followups[arm.follows] = Planned(arm, tests, n, below)
+                p.follow_on[arm.follows] = ("improved",) + (("no_change",) if arm.follows in far else ())
             else:
                 p.arms.append(Planned(arm, tests, n, below))
     if not p.arms and not p.why_none:
@@ -167,6 +194,20 @@ def _lr_jump(run: Run) -> dict[str, str]:
     if ratio >= LR_JUMP:
         return {"lr_div10": "lr_div100"}
     return {}
+
+
+def _lr_far(run: Run) -> set[str]:
+    """``{"lr_x10"}`` when the lr is :data:`LR_FAR` times below its optimizer's common default or
+    more, ``{"lr_div10"}`` when it is that far above: the tenfold arm whose "no change" still
+    leaves the lr off, so its follow-up runs after it too; else empty."""
+    ratio = evidence(run, "lr_vs_default")
+    if ratio is None or not (ratio > 0 and math.isfinite(ratio)):
+        return set()
+    if ratio <= 1 / LR_FAR:
+        return {"lr_x10"}
+    if ratio >= LR_FAR:
+        return {"lr_div10"}
+    return set()
 
 
 __all__ = ["Plan", "Planned", "plan", "main_symptom", "candidates", "default_steps", "PRIORITY"]
