@@ -264,3 +264,20 @@ def test_no_symptom_but_a_likely_cause_is_tested_on_the_loss_level():
     assert [a.arm.name for a in p.arms] == ["logits"]
     healthy = Diagnosis("x", True, (), (Cause("lr_too_low", "unlikely", 0.1),), run=run)
     assert not plan(healthy).arms and "nothing to verify" in plan(healthy).why_none
+
+
+def test_a_rival_ruled_out_only_by_another_changes_fix_still_gets_its_own_arm():
+    # regression: a long warm-up that re-init (Xavier -> default) and lr x 10 both cured: when the
+    # re-init finished first, bad_initialization was confirmed and the verdict settled before the
+    # constant-lr arm ran; when that arm ran too, it fixed the curve and nothing was confirmed
+    causes = _causes(bad_initialization=0.23, lr_schedule=0.08 + 0.3, lr_too_low=0.01)  # slow_convergence's
+    found = infer(causes, [("reinit", "fixed", "e")])
+    assert found["bad_initialization"].verdict == "confirmed"
+    assert found["lr_schedule"].verdict == "ruled_out" and not found["lr_schedule"].own_failed
+    assert not decided(causes, found, tested={"bad_initialization", "lr_too_low"})  # constant_lr pending
+    assert decided(causes, found, tested={"bad_initialization", "lr_too_low", "lr_schedule"})
+    found = infer(causes, [("reinit", "fixed", "e"), ("constant_lr", "fixed", "e")])
+    assert not any(f.verdict == "confirmed" for f in found.values())
+    # a rival whose own decisive arm failed is settled
+    found = infer(causes, [("reinit", "fixed", "e"), ("constant_lr", "no_change", "e")])
+    assert found["lr_schedule"].own_failed and decided(causes, found, tested={"bad_initialization", "lr_too_low"})

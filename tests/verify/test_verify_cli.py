@@ -147,3 +147,25 @@ def test_ctrl_c_stops_every_arm_and_keeps_what_finished(tmp_path, baseline_log):
 
     for log in out.glob("*/run.jsonl"):
         lossdoctor.read(log)
+
+
+def test_ctrl_c_while_arms_run_is_raised_between_waits_not_inside_the_pool():
+    # a KeyboardInterrupt inside concurrent.futures' locking can leave a future's lock held and
+    # the pool's exit waiting for ever: the handler only sets a flag, the loop raises it
+    from lossdoctor.verify.engine import _DeferredInterrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT has a handler of the test runner's")
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with _DeferredInterrupt() as intr:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # not raised here
+            reached = True
+            intr.check()
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    with pytest.raises(KeyboardInterrupt):  # one after the last check still stops the caller
+        with _DeferredInterrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)

@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,12 +137,54 @@ def _failure(res: JobResult, log: Path, what: str) -> str | None:
     return None
 
 
+class _DeferredInterrupt:
+    """Ctrl-C while the jobs run. A KeyboardInterrupt raised inside ``concurrent.futures``' own
+    locking (``wait`` takes every future's lock in turn) can leave a lock held, and the pool's
+    exit then waits on it for ever. So while verify runs, Ctrl-C only sets a flag (when SIGINT
+    still has Python's default handler, in the main thread), and the loops raise
+    KeyboardInterrupt themselves between waits (:meth:`check`)."""
+
+    def __init__(self) -> None:
+        self.flag = threading.Event()
+        self.old: Any = None
+
+    def __enter__(self) -> "_DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            try:
+                self.old = signal.signal(signal.SIGINT, lambda signum, frame: self.flag.set())
+            except (ValueError, OSError):
+                self.old = None
+        return self
+
+    def check(self) -> None:
+        if self.flag.is_set():
+            self.flag.clear()
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, *exc) -> bool:
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        if exc_type is None:
+            self.check()  # a Ctrl-C after the last wait still stops the caller
+        return False
+
+
 class _Runner:
     def __init__(self, pool: X.Pool, template: Job, out: Path, on_event):
         self.pool = pool
         self.template = template
         self.out = out
         self.on_event = on_event
+        self.interrupt = _DeferredInterrupt()
+
+    def wait(self, fut: cf.Future) -> JobResult:
+        """The job's result, waited for in steps so that Ctrl-C is seen between them."""
+        while True:
+            done, _ = cf.wait([fut], timeout=POLL)
+            self.interrupt.check()
+            if done:
+                return fut.result()
 
     def job(self, name: str, change: dict, steps: int, timeout: float | None, below=None) -> Job:
         workdir = str((self.out / name).resolve()) if self.pool.shared_disk else None
@@ -195,7 +238,8 @@ def verify(target: Sequence[str] | Callable, *, config: Any = None, log: str | o
     template = dataclasses.replace(template, env=env)
     runner = _Runner(pool, template, out, on_event)
     try:
-        return _verify(runner, diagnose, log, steps, timeout, all_arms, arms)
+        with runner.interrupt:
+            return _verify(runner, diagnose, log, steps, timeout, all_arms, arms)
     except KeyboardInterrupt:
         runner.kill_running()
         raise
@@ -211,7 +255,7 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
     else:
         _emit(on_event, Event("baseline"))
         job = runner.job("baseline", {}, 0, timeout)
-        res = runner.pool.submit(run_job, job).result()
+        res = runner.wait(runner.pool.submit(run_job, job))
         folder = out / "baseline"
         _save(res, folder, job.workdir is not None)
         why = _failure(res, folder / LOG, "the command")
@@ -260,6 +304,7 @@ def _verify(runner: _Runner, diagnose, log, steps, timeout, all_arms, only) -> D
         if settled and not running:
             break
         done, _ = cf.wait(list(running), timeout=POLL, return_when=cf.FIRST_COMPLETED)
+        runner.interrupt.check()
         for fut, (pa, job, _t) in list(running.items()):
             if fut in done:
                 continue

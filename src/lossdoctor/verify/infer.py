@@ -42,6 +42,9 @@ class Finding:
     support: list[str] = field(default_factory=list)
     against: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    #: ruled out by its own kind of test (an arm that should have fixed it did not), not only by
+    #: a rival's change that removed the symptom
+    own_failed: bool = False
 
 
 def _line(arm: str, outcome: str, effect: str, why: str) -> str:
@@ -66,6 +69,7 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
                 f.lines.append(_line(name, outcome, effect, f"fits, {arm.why(c.id)}"))
             elif rel == FIX and outcome in ("no_change", "worse", HID):
                 f.against.append(name)
+                f.own_failed = True
                 f.lines.insert(len(f.against) - 1, _line(name, outcome, effect,
                                                          f"had this been the cause it would have helped ({arm.why(c.id)})"))
             elif rel not in (FIX, MAY) and outcome == "fixed":
@@ -119,14 +123,17 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
 
 def decided(causes: list[Cause], found: dict[str, Finding], tested: set[str] | None = None) -> bool:
     """The verdict is settled: a cause is confirmed, and every rival the log still finds likely
-    or possible is ruled out, or has had its own arms run (``tested``: causes whose own arms
-    all ran). Rivals the log already finds unlikely need not be tested once a cause is confirmed."""
+    or possible is ruled out by its own kind of test, or has had its own arms run (``tested``:
+    causes whose own arms all ran). A rival ruled out only because another change removed the
+    symptom still gets its own arm: two changes can both cure one curve, and which arm happens to
+    finish first must not decide the verdict. Rivals the log already finds unlikely need not be
+    tested once a cause is confirmed."""
     if not any(f.verdict == "confirmed" for f in found.values()):
         return False
     tested = tested or set()
     for c in causes:
         f = found.get(c.id)
-        if f is not None and f.verdict in ("confirmed", "ruled_out"):
+        if f is not None and (f.verdict == "confirmed" or (f.verdict == "ruled_out" and f.own_failed)):
             continue
         if c.verdict in ("likely", "possible") and c.id not in tested:
             return False
