@@ -126,7 +126,9 @@ def test_ctrl_c_stops_every_arm_and_keeps_what_finished(tmp_path, baseline_log):
     argv = LOSSDOCTOR + ["verify", "--no-live", "--jobs", "2", "--log", str(baseline_log), "--out", str(out),
                          "--arms", "lr_x10,reinit,standardize", "--timeout", "300", "--",
                          sys.executable, SCRIPT, "--lr", "3e-4", "--mode", "hang"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a verify that does not end after Ctrl-C is aborted with every thread's traceback on stderr
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     pids = []
     while time.monotonic() < deadline and len(pids) < 2:
@@ -135,7 +137,12 @@ def test_ctrl_c_stops_every_arm_and_keeps_what_finished(tmp_path, baseline_log):
     assert len(pids) == 2, "two arms should be running"
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"verify did not end within 60 s of Ctrl-C; its threads:\n{err[-6000:]}")
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     time.sleep(0.5)
