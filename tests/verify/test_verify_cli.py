@@ -126,9 +126,12 @@ def test_ctrl_c_stops_every_arm_and_keeps_what_finished(tmp_path, baseline_log):
     argv = LOSSDOCTOR + ["verify", "--no-live", "--jobs", "2", "--log", str(baseline_log), "--out", str(out),
                          "--arms", "lr_x10,reinit,standardize", "--timeout", "300", "--",
                          sys.executable, SCRIPT, "--lr", "3e-4", "--mode", "hang"]
-    # a verify that does not end after Ctrl-C is aborted with every thread's traceback on stderr
+    # a verify that does not end after Ctrl-C is aborted with every thread's traceback on stderr.
+    # SIGINT is reset for the child: a suite started in the background by a non-interactive shell
+    # ignores SIGINT, and the child would inherit that (Python then installs no Ctrl-C handler)
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     pids = []
     while time.monotonic() < deadline and len(pids) < 2:
