@@ -243,10 +243,11 @@ def test_an_lr_30x_off_runs_the_next_decade_after_a_tenfold_step_that_showed_not
     near = plan(lossdoctor.diagnose(ex / "jena_lr_low.jsonl"))  # SGD at 0.0016 effective: 60x below
     assert near.follow_on["lr_x10"] == ("improved", "no_change")
     run = make_run(flat(300, 2.3), hparams={"optimizer": "sgd", "lr": 0.02})  # 5x below: x10 is enough
-    from lossdoctor.verify.plan import _lr_far
+    from lossdoctor.verify.plan import LR_FAR, _lr_ratio, _tenfold_arm
 
-    assert _lr_far(run) == set()
-    assert _lr_far(make_run(flat(300, 2.3), hparams={"optimizer": "adam", "lr": 3e-5})) == {"lr_x10"}
+    assert _tenfold_arm(_lr_ratio(run), LR_FAR) is None
+    assert _tenfold_arm(_lr_ratio(make_run(flat(300, 2.3), hparams={"optimizer": "adam", "lr": 3e-5})),
+                        LR_FAR) == "lr_x10"
 
 
 def test_no_symptom_but_a_likely_cause_is_tested_on_the_loss_level():

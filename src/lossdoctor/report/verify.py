@@ -189,7 +189,7 @@ class Progress:
         if k == "plan":
             p = ev.info
             if p.symptom is not None and p.arms:
-                what = "no symptom, the loss level" if getattr(p, "level_only", False) else f"symptom {p.symptom.id}"
+                what = "no symptom, the loss level" if p.level_only else f"symptom {p.symptom.id}"
                 self._plain(f"{what}: {len(p.arms)} arm{'s' if len(p.arms) != 1 else ''} "
                             f"of up to {p.steps:,} steps for {', '.join(c.id for c in p.candidates)}")
             for pa in p.arms:

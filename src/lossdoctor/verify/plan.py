@@ -69,7 +69,8 @@ class Plan:
     arms: list[Planned] = field(default_factory=list)
     left_out: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)  # (arm, tests, why)
     followups: dict[str, Planned] = field(default_factory=dict)  # arm -> the arm to run if it improved
-    #: arm -> the outcomes of it that run its follow-up (``improved`` unless :func:`_lr_far` adds more)
+    #: arm -> the outcomes of it that run its follow-up (``improved``, and ``no_change`` for a tenfold lr
+    #: step when the lr is LR_FAR off: :func:`_tenfold_arm`)
     follow_on: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps: int = 0
     baseline_steps: int = 0
@@ -151,8 +152,10 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     tgt = C.target(run, sym.id, n)
     seen: set[str] = set()
     names = {c.id for c in cands}
-    jump = _lr_jump(run)
-    far = _lr_far(run)
+    ratio = _lr_ratio(run)
+    off = _tenfold_arm(ratio, LR_JUMP)
+    jump = {off: next(a.name for a in ARMS if a.follows == off)} if off else {}
+    far = _tenfold_arm(ratio, LR_FAR)
     for cause in cands:
         mine = [a for a in ARMS if cause.id in a.tests]
         mine.sort(key=lambda a: (a.relation(cause.id) != FIX, a.cost))
@@ -173,7 +176,7 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
                 below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
             if arm.follows:
                 p.followups[arm.follows] = Planned(arm, tests, n, below)
-                p.follow_on[arm.follows] = ("improved",) + (("no_change",) if arm.follows in far else ())
+                p.follow_on[arm.follows] = ("improved",) + (("no_change",) if arm.follows == far else ())
             else:
                 p.arms.append(Planned(arm, tests, n, below))
     if not p.arms and not p.why_none:
@@ -181,33 +184,26 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     return p
 
 
-def _lr_jump(run: Run) -> dict[str, str]:
-    """``{"lr_x10": "lr_x100"}`` when the lr is :data:`LR_JUMP` times below its optimizer's
-    common default or more (an lr 300x too low still moves too little at 10x to show in an arm's
-    short run), ``{"lr_div10": "lr_div100"}`` when it is that far above; else ``{}``. Only for a
-    known optimizer."""
-    ratio = evidence(run, "lr_vs_default")  # a log the evidence cannot read keeps the usual arms
-    if ratio is None or not (ratio > 0 and math.isfinite(ratio)):
-        return {}
-    if ratio <= 1 / LR_JUMP:
-        return {"lr_x10": "lr_x100"}
-    if ratio >= LR_JUMP:
-        return {"lr_div10": "lr_div100"}
-    return {}
-
-
-def _lr_far(run: Run) -> set[str]:
-    """``{"lr_x10"}`` when the lr is :data:`LR_FAR` times below its optimizer's common default or
-    more, ``{"lr_div10"}`` when it is that far above: the tenfold arm whose "no change" still
-    leaves the lr off, so its follow-up runs after it too; else empty."""
+def _lr_ratio(run: Run) -> float | None:
+    """The lr over its optimizer's common default (read once per plan), or None when the log
+    cannot tell (an unknown optimizer keeps the usual arms)."""
     ratio = evidence(run, "lr_vs_default")
-    if ratio is None or not (ratio > 0 and math.isfinite(ratio)):
-        return set()
-    if ratio <= 1 / LR_FAR:
-        return {"lr_x10"}
-    if ratio >= LR_FAR:
-        return {"lr_div10"}
-    return set()
+    return ratio if ratio is not None and ratio > 0 and math.isfinite(ratio) else None
+
+
+def _tenfold_arm(ratio: float | None, factor: float) -> str | None:
+    """``lr_x10`` when the lr is ``factor`` times below its optimizer's common default or more,
+    ``lr_div10`` when it is that far above, else None. At :data:`LR_JUMP` the tenfold arm is
+    replaced by its follow-up (an lr 300x too low still moves too little at 10x to show in an
+    arm's short run); at :data:`LR_FAR` its "no change" still leaves the lr off, so its follow-up
+    runs after that too."""
+    if ratio is None:
+        return None
+    if ratio <= 1 / factor:
+        return "lr_x10"
+    if ratio >= factor:
+        return "lr_div10"
+    return None
 
 
 __all__ = ["Plan", "Planned", "plan", "main_symptom", "candidates", "default_steps", "PRIORITY"]
