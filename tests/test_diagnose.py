@@ -283,6 +283,19 @@ def test_lr_too_high_ruled_out_on_the_plateau_and_drop_not_after():
     assert lossdoctor.diagnose(make_run(noisy(y2, 0.005))).cause("lr_too_high").verdict != "ruled_out"
 
 
+def test_a_calm_stall_does_not_clear_an_lr_far_above_its_range():
+    """An lr far above its optimizer's range can wreck the net in its first steps, before the log
+    shows a swing: the calm stall after it is where the net landed. Adam at 0.47 (47x the top of
+    its usual range) stays a suspect; at a usual lr the same calm curve rules it out."""
+    y = flat(N, 2.9)
+    far = lossdoctor.diagnose(make_run(noisy(y, 0.01), hparams={"optimizer": "adam", "lr": 0.47}))
+    c = far.cause("lr_too_high")
+    assert c.verdict != "ruled_out" and any("moved too calmly" in e for e in c.evidence)
+    assert any("top of the usual range" in e for e in c.evidence)
+    usual = lossdoctor.diagnose(make_run(noisy(y, 0.01), hparams={"optimizer": "adam", "lr": 1e-3}))
+    assert usual.cause("lr_too_high").verdict == "ruled_out"
+
+
 def test_big_sgd_steps_at_a_small_lr_point_to_the_inputs():
     ur = (T, np.full(N, 0.015))
     hp = {"optimizer": "SGD", "lr": 1e-4, "momentum": 0.0}

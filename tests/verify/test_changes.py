@@ -145,6 +145,11 @@ def test_activation_swap():
     model = _mlp(act=nn.Sigmoid)
     CH.apply({"activation": "relu"}, model, None)
     assert isinstance(model[1], nn.ReLU)
+    # a ReLU stack at the ReLU gain: Kaiming's std sqrt(2 / fan_in), biases 0 (at PyTorch's default
+    # or a sigmoid's Xavier scale a deep ReLU net starves as the sigmoid one did)
+    w = model[0].weight.detach()
+    assert float(w.std()) == pytest.approx(math.sqrt(2 / 8), rel=0.2)
+    assert float(model[0].bias.detach().abs().max()) == 0.0
     with pytest.raises(CH.NotApplicable):
         CH.apply({"activation": "relu"}, _mlp(act=nn.ReLU), None)
 

@@ -263,6 +263,9 @@ def test_no_symptom_but_a_likely_cause_is_tested_on_the_loss_level():
     assert p.level_only and p.symptom.id == "stagnation" and "no symptom" in p.symptom.summary
     assert [c.id for c in p.candidates] == ["loss_misuse"]
     assert [a.arm.name for a in p.arms] == ["logits"]
+    # no onset to stop just past: the arms run as long as the baseline (gradients that pile up
+    # show late), and stop early once under the fixed level
+    assert p.steps == 300 and p.arms[0].stop_below is not None
     healthy = Diagnosis("x", True, (), (Cause("lr_too_low", "unlikely", 0.1),), run=run)
     assert not plan(healthy).arms and "nothing to verify" in plan(healthy).why_none
 

@@ -25,7 +25,9 @@ The vocabulary (the ``change`` object of the taxonomy's ``verification`` JSON):
 ``momentum: m``             SGD groups without momentum get momentum m
 ``constant_lr: true``       the lr held at its peak (base) value: the schedule switched off
 ``layer_grads: "equalize"`` every weight matrix's gradient scaled up to the largest one's norm
-``activation: "relu"``      Sigmoid/Tanh modules replaced by ReLU: the gradient is not squashed
+``activation: "relu"``      Sigmoid/Tanh modules replaced by ReLU, and the Linear/Conv layers
+                            re-initialised at the ReLU gain (Kaiming, biases 0): the gradient is
+                            not squashed
 ``standardize: true``       the model's float input standardised per feature (statistics of the
                             first training batch)
 ``logits: true``            an output softmax or sigmoid undone (log / logit of it): the loss
@@ -314,7 +316,15 @@ def activation(kind: str, t: Target) -> str:
     n = _replace(t.model, SATURATING, lambda m: nn.ReLU())
     if not n:
         raise NotApplicable("the model has no Sigmoid/Tanh module (a functional one cannot be swapped)")
-    return f"{n} saturating activation modules -> ReLU"
+    # a ReLU stack needs the ReLU gain: at PyTorch's default (or a tanh/sigmoid Xavier) scale the
+    # signal halves layer by layer and a deep net stays as starved as before (He et al., 2015)
+    dense = _dense(t.model)
+    with torch.no_grad():
+        for m in dense:
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                m.bias.zero_()
+    return f"{n} saturating activation modules -> ReLU, {len(dense)} layers at Kaiming init (biases 0)"
 
 
 #: A float input whose features are already this close to mean 0, std 1 needs no standardising.

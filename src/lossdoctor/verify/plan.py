@@ -3,7 +3,9 @@
 * The symptom: the baseline's most serious one (:data:`PRIORITY`); every arm is judged on it.
   A baseline with no symptom whose log still makes a cause ``likely`` (the internals show it; the
   curve does not) has that cause's arms judged on the loss level, as for a stalled run
-  (:data:`LEVEL_ONLY`): a fix reaches a lower loss beyond the noise, and sooner.
+  (:data:`LEVEL_ONLY`): a fix reaches a lower loss beyond the noise, and sooner. With no symptom
+  there is no onset to stop just past: those arms run as long as the baseline (a fault that grows,
+  gradients piling up, shows late), stopping early once under the fixed level.
 * The candidates: every cause the diagnosis has not ruled out whose typical curves include one
   of the symptoms shown (its module's ``PRODUCES``), by score.
 * The arms: each candidate's own tests (:mod:`.arms`), the best-scored candidate's first, a
@@ -144,7 +146,12 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     else:
         cands = candidates(dx, [s.id for s in dx.symptoms])
         shown = sorted(dx.symptoms, key=lambda s: PRIORITY.index(s.id) if s.id in PRIORITY else len(PRIORITY))
-    n = int(steps) if steps else default_steps(run, sym)
+    if steps:
+        n = int(steps)
+    elif not dx.symptoms:  # no onset to stop just past: the level is judged where the baseline ended
+        n = max(MIN_STEPS, run_steps(run))
+    else:
+        n = default_steps(run, sym)
     p = Plan(sym, cands, symptoms=shown, steps=n, baseline_steps=run_steps(run), level_only=not dx.symptoms)
     if not cands:
         p.why_none = f"no cause that makes {sym.id} is left to test"

@@ -42,14 +42,19 @@ def assess(ev, f) -> None:
                                        + ptd.details.get("drop_span", 0.0) + AFTER_DROP)
     calm = ev.max_window_rise(upto)
     jumped = ev.early_jump
+    far = bool(ev.lr_high) and ev.lr_eff >= FAR_ABOVE * ev.lr_bounds[1]
     if (any(s in ev.ids for s in QUIET) and not any(s in ev.ids for s in LOUD) and calm <= CALM_RISE
             and jumped < EARLY_RISE):
         rose = "never rose" if calm < 5e-4 else f"never rose by more than {pct(calm) if calm >= 0.01 else f'{100 * calm:.1f}%'}"
-        f.rule_out(f"a too-high learning rate makes large, erratic changes; here the loss {rose} "
-                   f"between windows of 5% of the run"
-                   + (" up to the end of its drop" if upto < 1.0 else "") + ": it "
-                   + ("held still, then fell" if "plateau_then_drop" in ev.ids else "moved too calmly"))
-        return
+        line = (f"a too-high learning rate makes large, erratic changes; here the loss {rose} "
+                f"between windows of 5% of the run" + (" up to the end of its drop" if upto < 1.0 else "") + ": it "
+                + ("held still, then fell" if "plateau_then_drop" in ev.ids else "moved too calmly"))
+        if not far:
+            f.rule_out(line)
+            return
+        # an lr far above its optimizer's range can wreck the net in the first steps, before the
+        # log's first windows: the calm that follows is where it landed, not proof of a sane lr
+        f.against("calm", 0.15, line)
     ur = ev.update_ratio
     if ur is not None:
         if ur >= HIGH_UPDATE_RATIO:
