@@ -112,6 +112,20 @@ def test_stagnation_at_the_loss_of_a_uniform_guess():
     assert "stagnation" not in ids(make_run(noisy(y3, 0.002)))
 
 
+def test_stagnation_a_classifier_that_ends_above_a_uniform_guess():
+    # 40 classes (ln 40 = 3.69): a loss that falls from 5.95 to 5.0 over 1000 steps has moved,
+    # but ends above what a uniform guess scores: the net has learnt nothing
+    y = np.linspace(5.95, 5.0, 1000)
+    found = [s for s in detect(make_run(noisy(y, 0.02), hparams={"num_classes": 40})) if s.id == "stagnation"]
+    assert found and "uniform guess" in found[0].summary and found[0].details.get("above_chance")
+    # the same fall ending below chance (3.69) is not this; nor is a loss far above it (a summed
+    # loss: 1.5x ln(C) or more), nor the same curve without a known number of classes
+    assert not any(s.details.get("above_chance") for s in
+                   detect(make_run(noisy(np.linspace(5.95, 3.0, 1000), 0.02), hparams={"num_classes": 40})))
+    assert "stagnation" not in ids(make_run(noisy(np.linspace(9.0, 6.0, 1000), 0.02), hparams={"num_classes": 40}))
+    assert not any(s.details.get("above_chance") for s in detect(make_run(noisy(y, 0.02))))
+
+
 def test_oscillation_positive_negative_near_miss():
     assert "oscillation" in ids(make_run(noisy(oscillating(), 0.05)))
     assert "oscillation" not in ids(make_run(noisy(healthy(), 0.2)))

@@ -13,6 +13,9 @@ Three ways:
   dip of the noise, not progress;
 * when the number of classes is unknown, the second half sits still at ln(k) for a small k:
   the loss of a uniform guess says how many classes there are;
+* when the number of classes C is known: the loss ends at or above chance level ln(C) (the
+  median of the last tenth; its second half not far above, :data:`ABOVE_CHANCE`): whatever it
+  did on the way, the net has learnt nothing a uniform guess does not know;
 * when the number of classes C is known: the loss sits near chance level ln(C) (never more than
   :data:`NEAR_CHANCE` below it, nor far above) and has not moved over the last half of the run.
   A net that fell from a huge first loss to a uniform guess, or whose lr decayed to nothing a
@@ -60,6 +63,8 @@ MAX_DIP_REL = 0.3
 #: with that level within GUESS_TOL of ln(k) for k up to GUESS_MAX_CLASSES, is a uniform guess
 #: (the tolerance covers class priors that are not quite uniform).
 GUESS_MAX_CLASSES = 12
+#: The end level: the median of the last tenth of the run.
+END_SHARE = 0.1
 GUESS_TOL = 0.015
 GUESS_FLAT = 0.01
 
@@ -110,6 +115,16 @@ def detect(cx) -> Symptom | None:
     second = float(np.median(c.ys[c.pos >= 0.5])) if c.ys.size >= 10 else best
     if ch is None or not ((1 - NEAR_CHANCE) * ch <= second <= ABOVE_CHANCE * ch):
         return None
+    tail = float(np.median(c.ys[c.pos >= 1 - END_SHARE])) if c.ys.size >= 10 else c.end
+    if c.n >= STALL_MIN_POINTS and tail >= ch:
+        # still at or above a uniform guess at the end of the run, however it moved: a
+        # classifier that has learnt nothing a guess does not know (Karpathy's recipe: the
+        # loss must leave ln(C)); a loss far above it (a summed loss, another scale) is left alone
+        return Symptom(ID, c.first_step, c.last_step, 0.6,
+                       f"loss ended at {fmt(tail)}, at or above chance level ln(C) = {fmt(ch)} "
+                       f"(from {fmt(start)}, best {fmt(best)}): after {fmt_step(c.last_step - c.first_step)} "
+                       f"{unit}s the net predicts no better than a uniform guess",
+                       {"improvement": rel, "chance": ch, "above_chance": True})
     mid = float(np.median(c.ys[(c.pos >= 0.45) & (c.pos <= 0.55)])) if c.ys.size >= 10 else start
     if abs(mid - c.end) > STILL * ch:
         return None
