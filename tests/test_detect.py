@@ -126,6 +126,16 @@ def test_stagnation_a_classifier_that_ends_above_a_uniform_guess():
     assert not any(s.details.get("above_chance") for s in detect(make_run(noisy(y, 0.02))))
 
 
+def test_stagnation_a_loss_that_rose_and_held():
+    # a weight decay that wins: the loss climbs 40% over its first level and holds there; below
+    # divergence's factor (2x its low) nothing else reports it
+    y = np.concatenate([np.linspace(0.4, 0.56, 40), np.full(210, 0.56)])
+    found = [s for s in detect(make_run(noisy(y, 0.003))) if s.id == "stagnation"]
+    assert found and found[0].details.get("rose") and "settles above where it started" in found[0].summary
+    # still rising at the end is not held still (divergence's business once it is large enough)
+    assert "stagnation" not in ids(make_run(noisy(np.linspace(0.4, 0.7, 250), 0.003)))
+
+
 def test_oscillation_positive_negative_near_miss():
     assert "oscillation" in ids(make_run(noisy(oscillating(), 0.05)))
     assert "oscillation" not in ids(make_run(noisy(healthy(), 0.2)))

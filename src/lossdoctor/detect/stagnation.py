@@ -73,11 +73,14 @@ def detect(cx) -> Symptom | None:
     c = cx.loss
     start = c.start
     best = c.best
+    unit = cx.run.meta.get("step_unit", "step")
     if c.end > start + 2 * MAX_REL_IMPROVEMENT * abs(start):
-        return None  # it left its start, upwards: divergence's business (negative losses too)
+        # it left its start, upwards: divergence's business (negative losses too), unless it rose
+        # less than divergence's factor and then held still (a weight decay that wins pulls the
+        # loss up to where decay and data balance, and holds it there)
+        return _rose_and_held(c, unit)
     gain = start - best
     rel = gain / max(abs(start), 1e-12)
-    unit = cx.run.meta.get("step_unit", "step")
     # a noisy loss that ends where it started: its lowest stretch was a dip of the noise
     end_rel = (start - c.end) / max(abs(start), 1e-12)
     back_to_start = c.n >= STALL_MIN_POINTS and c.ys.size >= 10 and end_rel <= END_REL and rel <= MAX_DIP_REL
@@ -132,6 +135,23 @@ def detect(cx) -> Symptom | None:
     return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.9 - 2 * below, 0.5, 0.9)),
                    f"loss sat near chance level ln(C) = {fmt(ch)} (best {fmt(best)}, from {fmt(start)}) and did "
                    f"not move over the second half of the run", {"improvement": rel, "chance": ch})
+
+
+def _rose_and_held(c, unit: str) -> Symptom | None:
+    """A positive loss that ended above its start by less than divergence's factor over its low,
+    and held still over the last part of the run (see :func:`_stalled`), else ``None``."""
+    from .divergence import FACTOR
+
+    if c.low <= 0 or c.end >= FACTOR * c.low or c.ys.size < 10:
+        return None
+    late = float(np.median(c.ys[c.pos >= STALL_FROM]))
+    if _stalled(c, 0.0) is None:
+        return None
+    return Symptom(ID, c.first_step, c.last_step, 0.6,
+                   f"loss rose from {fmt(c.start)} to {fmt(late)} and then did not move from {unit} "
+                   f"{fmt_step(c.step_at(STALL_FROM))} to the end ({fmt_step(c.last_step)}): a training loss "
+                   f"that settles above where it started learnt nothing it kept",
+                   {"improvement": (c.start - late) / abs(c.start), "stalled_from": STALL_FROM, "rose": True})
 
 
 def _at_a_guess(c) -> tuple[int, float, float] | None:
