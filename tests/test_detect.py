@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from curves import diverging, flat, healthy, make_run, noisy, oscillating, plateau_drop, slow
 
-from lossdoctor.detect import detect
+from lossdoctor.detect import Curve, detect, stagnation
 
 
 def ids(run):
@@ -124,6 +124,26 @@ def test_stagnation_a_classifier_that_ends_above_a_uniform_guess():
                    detect(make_run(noisy(np.linspace(5.95, 3.0, 1000), 0.02), hparams={"num_classes": 40})))
     assert "stagnation" not in ids(make_run(noisy(np.linspace(9.0, 6.0, 1000), 0.02), hparams={"num_classes": 40}))
     assert not any(s.details.get("above_chance") for s in detect(make_run(noisy(y, 0.02))))
+
+
+def test_stagnation_a_noisy_loss_that_never_left_its_start():
+    # an MSE loss at ~19,000 that scatters +-20% a point for 600 steps, 4% lower in its second
+    # half: its lowest running median is a dip of the noise, not progress
+    rng = np.random.default_rng(3)
+    y = np.linspace(19500, 18700, 600) * (1 + 0.2 * rng.standard_normal(600))
+    y[:6] = 19500 * np.array([1.13, 0.96, 1.16, 1.35, 1.14, 1.13])  # a first few points high by chance
+    curve = lambda v: Curve.of(make_run(v).loss)  # noqa: E731
+    first, second, _ = stagnation._flat_in_noise(curve(y))
+    assert first == pytest.approx(19500, rel=0.05) and second == pytest.approx(18900, rel=0.05)
+    assert "stagnation" in ids(make_run(y))
+    # negative: the same scatter after a fast first fall (a healthy run that converged early)
+    y2 = np.concatenate([np.linspace(60000, 19000, 8), np.full(592, 19000.0)]) * (1 + 0.2 * rng.standard_normal(600))
+    assert stagnation._flat_in_noise(curve(y2)) is None
+    # negative: a noisy loss that fell 30% over the run; one that rose 30%; one logged 60 times
+    y3 = np.linspace(19500, 13500, 600) * (1 + 0.2 * rng.standard_normal(600))
+    assert stagnation._flat_in_noise(curve(y3)) is None
+    assert stagnation._flat_in_noise(curve(y3[::-1])) is None
+    assert stagnation._flat_in_noise(curve(y[::10])) is None
 
 
 def test_stagnation_a_loss_that_rose_and_held():

@@ -11,6 +11,8 @@ Three ways:
   told without knowing the number of classes;
 * a noisy loss that ends where it started (within :data:`END_REL`): its lowest stretch was a
   dip of the noise, not progress;
+* a noisy loss whose second half sits within :data:`MAX_REL_IMPROVEMENT` of its first tenth,
+  by medians of many points, after no fast first fall (:func:`_flat_in_noise`);
 * when the number of classes is unknown, the second half sits still at ln(k) for a small k:
   the loss of a uniform guess says how many classes there are;
 * when the number of classes C is known: the loss ends at or above chance level ln(C) (the
@@ -63,6 +65,11 @@ MAX_DIP_REL = 0.3
 #: with that level within GUESS_TOL of ln(k) for k up to GUESS_MAX_CLASSES, is a uniform guess
 #: (the tolerance covers class priors that are not quite uniform).
 GUESS_MAX_CLASSES = 12
+#: A noisy loss judged by medians of its first tenth and second half needs this many points
+#: (the first tenth must hold enough of them for its median to be steady).
+FLAT_MIN_POINTS = 100
+#: Standard error of a median of m points is about 1.2533 sigma / sqrt(m).
+MEDIAN_SE = 1.2533
 #: The end level: the median of the last tenth of the run.
 END_SHARE = 0.1
 GUESS_TOL = 0.015
@@ -90,6 +97,15 @@ def detect(cx) -> Symptom | None:
                        f"loss stayed at {fmt(start)} for all {fmt_step(c.last_step - c.first_step)} "
                        f"{unit}s (best {fmt(best)}, {100 * max(rel, 0):.1f}% below the start)",
                        {"improvement": rel})
+    flat = _flat_in_noise(c)
+    if flat is not None:
+        first, second, sigma = flat
+        rel_f = (first - second) / max(abs(first), 1e-12)
+        return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.8 - 2 * max(rel_f, 0), 0.5, 0.8)),
+                       f"loss stayed at {fmt(first)} (median of the first tenth of the run) to {fmt(second)} "
+                       f"(median of the second half), {100 * max(rel_f, 0):.1f}% lower, under mini-batch noise "
+                       f"of ±{fmt(sigma)} a point: it never left its start",
+                       {"improvement": rel_f, "flat_in_noise": True})
     # the stretch that stalls is judged by where it sits, not by an early dip it came back from
     # (weight decay that wins pulls the loss back up to a guess, and holds it there)
     late = float(np.median(c.ys[c.pos >= STALL_FROM])) if c.ys.size >= 10 else c.end
@@ -135,6 +151,32 @@ def detect(cx) -> Symptom | None:
     return Symptom(ID, c.first_step, c.last_step, float(np.clip(0.9 - 2 * below, 0.5, 0.9)),
                    f"loss sat near chance level ln(C) = {fmt(ch)} (best {fmt(best)}, from {fmt(start)}) and did "
                    f"not move over the second half of the run", {"improvement": rel, "chance": ch})
+
+
+def _flat_in_noise(c) -> tuple[float, float, float] | None:
+    """``(first, second, sigma)`` when a noisy loss never left its start: no fast first fall
+    (the first 1% of points within :data:`NOISE_K` standard errors of the first tenth's median),
+    and the second half's median (and the last tenth's) within :data:`MAX_REL_IMPROVEMENT` of the
+    first tenth's. Judged on medians of many points, not on the lowest dip of a noisy curve (the
+    best level of a loss that scatters ±20% is a dip of the noise). Needs
+    :data:`FLAT_MIN_POINTS` points."""
+    v = c.values
+    n = v.size
+    if n < FLAT_MIN_POINTS:
+        return None
+    sigma = c.point_noise
+    se = lambda m: MEDIAN_SE * sigma / np.sqrt(m)  # noqa: E731
+    tenth, k = n // 10, max(3, n // 100)
+    first, head = float(np.median(v[:tenth])), float(np.median(v[:k]))
+    if head - first > NOISE_K * float(np.hypot(se(k), se(tenth))):
+        return None  # it fell fast at first: a start it left
+    second, last = float(np.median(v[n // 2:])), float(np.median(v[-tenth:]))
+    scale = max(abs(first), 1e-12)
+    if (first - second) / scale > MAX_REL_IMPROVEMENT or (first - last) / scale > MAX_REL_IMPROVEMENT:
+        return None
+    if second > first + NOISE_K * float(np.hypot(se(tenth), se(n - n // 2))):
+        return None  # it rose: not a stall
+    return first, second, sigma
 
 
 def _rose_and_held(c, unit: str) -> Symptom | None:
