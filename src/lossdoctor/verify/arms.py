@@ -315,7 +315,7 @@ ARMS: tuple[Arm, ...] = (
                            "steps later are the lr's doing: lr_too_high)"),
         "bad_initialization": (MAY, "a bad bias init is undone"),
     }, cost=0.9),
-    Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU", {
+    Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU (Kaiming init)", {
         "vanishing_gradients": (MAY, "ReLU passes the gradient back unsquashed"),
         "data_problem": (MAY, "units driven into saturation by large inputs come back"),
         "bad_initialization": (MAY, "units saturated by a large init come back"),
