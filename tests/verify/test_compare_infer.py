@@ -63,6 +63,21 @@ def test_no_blow_up_is_fixed_and_a_later_one_improved():
     assert C.compare(base, _arm(_blow(120, 50)), "nan_inf", 120).outcome == "no_change"
 
 
+def test_a_gradient_that_overflowed_is_a_blow_up_though_the_loss_came_back():
+    # SGD at lr 48: the gradient norm is +inf at step 7, the loss soars to 1e27 and falls back to
+    # a dead net's chance level; the nan_inf detector reads the gradient norm, so must the arms
+    n = 34
+    loss = np.full(n, 0.69)
+    loss[3:10] = [5e2, 2e7, 7e11, 1e19, 1e27, 1e11, 2e10]
+    g = np.full(n, 3.0)
+    g[7:9] = np.inf
+    base = make_run(loss, extra={"grad_norm": (np.arange(n), g)})
+    calm = make_run(np.linspace(0.69, 0.3, n), extra={"grad_norm": (np.arange(n), np.full(n, 2.0))})
+    assert C.compare(base, calm, "nan_inf", n).outcome == "fixed"  # was: failed, "the baseline never blew up"
+    again = make_run(loss, extra={"grad_norm": (np.arange(n), g)})
+    assert C.compare(base, again, "nan_inf", n).outcome == "no_change"
+
+
 def test_a_swing_that_comes_back_is_no_blow_up():
     y = noisy(np.full(300, 1.0), 0.05)
     y[100:110] = 3.0  # a burst, then back

@@ -246,7 +246,7 @@ def compare(base: Run, arm: Run | None, symptom: str, planned: int, exact: bool 
     if a is None or a.steps.size == 0:
         return Outcome("failed", "the rerun logged no step", 0)
     if symptom in BLOWUP:
-        return _blowup(b, a, planned)
+        return _blowup(b, a, planned, _grad_blowup(base), _grad_blowup(arm))
     if symptom == "overfitting":
         return _overfit(base, arm, planned)
     at = a.last
@@ -284,13 +284,33 @@ def _slow(b: Curve, a: Curve, at: float, half: float, planned: float) -> Outcome
     return Outcome("no_change", text + f" (within the noise, ±{_f(tol)})", int(at))
 
 
-def _blowup(b: Curve, a: Curve, planned: int) -> Outcome:
+def _grad_blowup(run: Run | None) -> float | None:
+    """The first step whose logged gradient norm is not finite: the ``nan_inf`` detector reads
+    it as a primary series, so a net whose gradient overflowed while its loss came back down
+    (to a dead net's chance level) blew up all the same."""
+    s = run.get("grad_norm") if run is not None else None
+    if s is None or not len(s):
+        return None
+    v, st = np.asarray(s.values, float), np.asarray(s.steps, float)
+    bad = ~np.isfinite(v)
+    return float(st[np.argmax(bad)]) if bad.any() else None
+
+
+def _first(*steps: float | None) -> float | None:
+    have = [x for x in steps if x is not None]
+    return min(have) if have else None
+
+
+def _blowup(b: Curve, a: Curve, planned: int, grad_b: float | None = None,
+            grad_a: float | None = None) -> Outcome:
+    """``grad_b``, ``grad_a``: the first step of a non-finite gradient norm in each run, if any."""
     at = a.last
     half = window(a, max(at, 1.0))  # one window for both curves: the same noise is smoothed away
-    sa = blowup_step(a, half)
-    sb = blowup_step(b.upto(at), half)  # judged over the same steps as the arm
+    sa = _first(blowup_step(a, half), grad_a if grad_a is not None and grad_a <= at else None)
+    # judged over the same steps as the arm
+    sb = _first(blowup_step(b.upto(at), half), grad_b if grad_b is not None and grad_b <= at else None)
     if sb is None:
-        sb = blowup_step(b, half)
+        sb = _first(blowup_step(b, half), grad_b)
     if sb is None:
         return Outcome("failed", "the baseline never blew up: nothing to compare", int(at))
     if sa is None:
@@ -388,7 +408,7 @@ def before_blowup(base: Run | None, half_steps: float) -> float:
     if c is None or c.steps.size == 0:
         return math.nan
     half = max(half_steps, 1.0)
-    at = blowup_step(c, half)
+    at = _first(blowup_step(c, half), _grad_blowup(base))
     sm = c.upto(at).smooth(half) if at is not None else c.smooth(half)
     sm = sm[np.isfinite(sm)]
     low = float(sm.min()) if sm.size else math.nan
