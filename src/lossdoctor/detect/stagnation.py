@@ -1,6 +1,6 @@
 """``stagnation``: the loss never leaves its starting level (or chance level) within the run.
 
-Three ways:
+Its forms:
 
 * the best sustained level stays within :data:`MAX_REL_IMPROVEMENT` of the start (or within
   noise);
@@ -13,6 +13,8 @@ Three ways:
   dip of the noise, not progress;
 * a noisy loss whose second half sits within :data:`MAX_REL_IMPROVEMENT` of its first tenth,
   by medians of many points, after no fast first fall (:func:`_flat_in_noise`);
+* a loss that rose less than divergence's factor and then held still (:func:`_rose_and_held`):
+  a weight decay that wins pulls the loss up to where decay and data balance;
 * when the number of classes is unknown, the second half sits still at ln(k) for a small k:
   the loss of a uniform guess says how many classes there are;
 * when the number of classes C is known: the loss ends at or above chance level ln(C) (the
