@@ -317,14 +317,10 @@ def activation(kind: str, t: Target) -> str:
     if not n:
         raise NotApplicable("the model has no Sigmoid/Tanh module (a functional one cannot be swapped)")
     # a ReLU stack needs the ReLU gain: at PyTorch's default (or a tanh/sigmoid Xavier) scale the
-    # signal halves layer by layer and a deep net stays as starved as before (He et al., 2015)
-    dense = _dense(t.model)
-    with torch.no_grad():
-        for m in dense:
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if m.bias is not None:
-                m.bias.zero_()
-    return f"{n} saturating activation modules -> ReLU, {len(dense)} layers at Kaiming init (biases 0)"
+    # signal halves layer by layer and a deep net stays as starved as before (He et al., 2015);
+    # with no saturating module left, the gain re-init is Kaiming's
+    swapped = f"{n} saturating activation modules -> ReLU"
+    return f"{swapped}, {reinit('gain', t)}" if _dense(t.model) else swapped
 
 
 #: A float input whose features are already this close to mean 0, std 1 needs no standardising.

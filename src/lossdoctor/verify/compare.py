@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import signals as S
 from ..core import Run
 
 SLOW = ("stagnation", "plateau_then_drop", "slow_convergence")
@@ -288,12 +289,10 @@ def _grad_blowup(run: Run | None) -> float | None:
     """The first step whose logged gradient norm is not finite: the ``nan_inf`` detector reads
     it as a primary series, so a net whose gradient overflowed while its loss came back down
     (to a dead net's chance level) blew up all the same."""
-    s = run.get("grad_norm") if run is not None else None
+    s = run.get(S.GRAD_NORM) if run is not None else None
     if s is None or not len(s):
         return None
-    v, st = np.asarray(s.values, float), np.asarray(s.steps, float)
-    bad = ~np.isfinite(v)
-    return float(st[np.argmax(bad)]) if bad.any() else None
+    return Curve(np.asarray(s.steps, float), np.asarray(s.values, float)).first_nonfinite()
 
 
 def _first(*steps: float | None) -> float | None:
@@ -306,9 +305,9 @@ def _blowup(b: Curve, a: Curve, planned: int, grad_b: float | None = None,
     """``grad_b``, ``grad_a``: the first step of a non-finite gradient norm in each run, if any."""
     at = a.last
     half = window(a, max(at, 1.0))  # one window for both curves: the same noise is smoothed away
-    sa = _first(blowup_step(a, half), grad_a if grad_a is not None and grad_a <= at else None)
-    # judged over the same steps as the arm
-    sb = _first(blowup_step(b.upto(at), half), grad_b if grad_b is not None and grad_b <= at else None)
+    by = lambda step: step if step is not None and step <= at else None  # noqa: E731
+    sa = _first(blowup_step(a, half), by(grad_a))
+    sb = _first(blowup_step(b.upto(at), half), by(grad_b))  # judged over the same steps as the arm
     if sb is None:
         sb = _first(blowup_step(b, half), grad_b)
     if sb is None:

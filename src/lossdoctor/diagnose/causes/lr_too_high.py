@@ -66,7 +66,7 @@ def assess(ev, f) -> None:
             f.against("ur_small", 0.3, f"median update/weight ratio {g(ur)} is small: steps are not overshooting")
     else:
         f.need("update/weight ratio (||Δw||/||w|| per step): too-high steps show as ratios >> 1e-3")
-    if ev.lr_high and ev.lr_eff >= FAR_ABOVE * ev.lr_bounds[1]:
+    if far:
         f.support("lr_far_above", 0.35, f"lr {ev.lr_text} is {ev.lr_eff / ev.lr_bounds[1]:.0f}x the top of the usual range for "
                         f"{ev.optimizer or 'any optimizer'} ({g(ev.lr_bounds[1])})")
     elif ev.lr_high:
