@@ -171,9 +171,12 @@ def train(recipe: dict[str, Any], log_path: str | Path | None = None, *, monitor
         ctx = contextlib.nullcontext(None)
     gen = torch.Generator().manual_seed(recipe["seed"] + 1)
     fixed = None
-    if not t.get("shuffle", True):  # the same label-sorted order every epoch
+    if not t.get("shuffle", True):  # the same label-sorted order every epoch, read as a user's
+        # DataLoader(shuffle=False) reads it (a verification arm can shuffle it, as it would theirs)
+        from torch.utils.data import DataLoader
+
         key = data.ytr.reshape(len(data.ytr), -1)[:, 0]
-        fixed = torch.argsort(key, stable=True)
+        fixed = DataLoader(torch.argsort(key, stable=True), batch_size=bs, shuffle=False, drop_last=True)
     rows: list[dict[str, float]] = []
     bad = 0
     t0 = time.perf_counter()
@@ -182,9 +185,14 @@ def train(recipe: dict[str, Any], log_path: str | Path | None = None, *, monitor
         perm = None
         for step in range(steps):
             epoch, k = divmod(step, spe)
-            if k == 0:
-                perm = fixed if fixed is not None else torch.randperm(len(data.Xtr), generator=gen)
-            idx = perm[k * bs:(k + 1) * bs]
+            if fixed is not None:
+                if k == 0:
+                    perm = iter(fixed)
+                idx = next(perm)
+            else:
+                if k == 0:
+                    perm = torch.randperm(len(data.Xtr), generator=gen)
+                idx = perm[k * bs:(k + 1) * bs]
             model.train()
             if t.get("zero_grad", True):
                 opt.zero_grad(set_to_none=True)

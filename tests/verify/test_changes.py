@@ -205,3 +205,35 @@ def test_logits_undoes_an_output_softmax():
 def test_an_unknown_change_is_not_applicable():
     with pytest.raises(CH.NotApplicable, match="unknown"):
         CH.apply({"teleport": 1}, _mlp(), None)
+
+
+def test_shuffle_draws_a_random_order_for_a_loader_that_reads_in_index_order():
+    from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
+
+    data = TensorDataset(torch.arange(40))
+    fixed = DataLoader(data, batch_size=8)  # shuffle=False: 0..7, 8..15, ... every pass
+    order = lambda dl: torch.cat([b[0] for b in dl]).tolist()  # noqa: E731
+    assert order(fixed) == list(range(40))
+    t, done = CH.apply({"shuffle": True}, _mlp(), None)
+    try:
+        assert "random order" in done[0] and "1 of 1" in done[0]
+        first, second = order(fixed), order(fixed)
+        # every sample once per pass, in a new order each pass, batches of the same size
+        assert sorted(first) == list(range(40)) and sorted(second) == list(range(40))
+        assert first != list(range(40)) and first != second
+        assert [len(b[0]) for b in fixed] == [8] * 5
+        later = DataLoader(data, batch_size=8)  # made after the change: shuffled too
+        assert order(later) != list(range(40))
+    finally:
+        for h in t.handles:
+            h.remove()
+    again = DataLoader(data, batch_size=8)
+    assert order(again) == list(range(40)) and isinstance(again.sampler, SequentialSampler)
+
+
+def test_shuffle_is_not_applicable_when_every_loader_already_shuffles():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.arange(16)), batch_size=4, shuffle=True)  # noqa: F841
+    with pytest.raises(CH.NotApplicable, match="already draws a random order"):
+        CH.apply({"shuffle": True}, _mlp(), None)

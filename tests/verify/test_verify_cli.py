@@ -179,3 +179,21 @@ def test_ctrl_c_while_arms_run_is_raised_between_waits_not_inside_the_pool():
         with _DeferredInterrupt():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
+
+
+def test_batches_in_a_fixed_order_are_confirmed_by_shuffling_the_scripts_dataloader(tmp_path):
+    """Two-moons sorted by label and read by a DataLoader without shuffle=True: the loss swings
+    with every epoch. The shuffle arm draws a random order inside the child and the swing goes."""
+    out = tmp_path / "o"
+    argv = LOSSDOCTOR + ["verify", "--json", "--no-live", "--jobs", "1", "--out", str(out), "--arms", "shuffle",
+                         "--", sys.executable, "-m", "lossdoctor.scenarios.train", "data_unshuffled",
+                         "--out", str(tmp_path / "user"), "--seed", "0"]
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert p.returncode == 1, p.stderr
+    dx = json.loads(p.stdout)
+    assert [s["id"] for s in dx["symptoms"]][:1] == ["oscillation"]
+    arm = next(a for a in dx["verification"] if a["arm"] == "shuffle")
+    assert arm["outcome"] == "fixed" and arm["change"] == {"shuffle": True}, arm
+    assert {c["id"]: c["verdict"] for c in dx["causes"]}["data_problem"] == "confirmed"
+    status = json.loads((out / "shuffle" / "arm.json").read_text())
+    assert status["applied"] == ["DataLoaders read in a random order each pass"]

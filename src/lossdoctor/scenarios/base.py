@@ -64,7 +64,8 @@ class TrainConfig:
 
 def batches(cfg: "TrainConfig"):
     """``(step, epoch, index tensor)`` for every training step: a fresh permutation each epoch
-    from the scenario's seed, or the fixed label-sorted order of ``sort_batches``. The recorder
+    from the scenario's seed, or the fixed label-sorted order of ``sort_batches`` (read by a
+    ``DataLoader`` without ``shuffle``, as a user's script would). The recorder
     and the monitored runner both train on exactly these batches."""
     import torch
 
@@ -72,10 +73,23 @@ def batches(cfg: "TrainConfig"):
     n, bs = len(Xtr), cfg.batch_size
     spe = max(n // bs, 1)
     gen = torch.Generator().manual_seed(cfg.seed)
-    fixed = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True) if cfg.sort_batches else None
+    if cfg.sort_batches:
+        # as a user's DataLoader(shuffle=False) over label-sorted data reads it (a verification
+        # arm can then shuffle it, as it would theirs)
+        from torch.utils.data import DataLoader
+
+        fixed = torch.argsort(ytr.reshape(len(ytr), -1)[:, 0], stable=True)
+        loader = DataLoader(fixed, batch_size=bs, shuffle=False, drop_last=n >= bs)
+        it = None
+        for step in range(cfg.steps):
+            epoch, k = divmod(step, spe)
+            if k == 0:
+                it = iter(loader)
+            yield step, epoch, next(it)
+        return
     perm = None
     for step in range(cfg.steps):
         epoch, k = divmod(step, spe)
         if k == 0:
-            perm = fixed if fixed is not None else torch.randperm(n, generator=gen)
+            perm = torch.randperm(n, generator=gen)
         yield step, epoch, perm[k * bs:(k + 1) * bs]

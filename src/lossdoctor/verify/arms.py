@@ -124,6 +124,25 @@ def _inputs_not_scaled_yet(run: Run) -> str | None:
             if lo <= rms <= hi else None)
 
 
+def _order_shows(run: Run) -> str | None:
+    """Batches in the same order every epoch repeat the same loss pattern one epoch later; a
+    per-step loss that does not repeat (:attr:`Evidence.epoch_periodicity`) came in a random
+    order, and shuffling it again would only redraw it. A log that cannot tell (not per step,
+    too short) keeps the arm."""
+    from ..diagnose.causes.data_problem import PERIODIC
+    from ..diagnose.evidence import SHARP_MIN_PERIOD
+
+    per = evidence(run, "epoch_periodicity")
+    if per is not None and per[0] >= PERIODIC:
+        return None
+    loss = run.loss
+    if loss is None or len(loss) < 4 * SHARP_MIN_PERIOD or len(loss) != int(loss.steps[-1] - loss.steps[0]) + 1:
+        return None
+    return ("the per-step loss does not repeat from one epoch to the next" +
+            (f" (correlation {per[0]:.2f} one epoch later)" if per is not None else "") +
+            ": the batches do not come in the same order every pass")
+
+
 def _started_small(run: Run) -> str | None:
     """A re-init at the activation's gain tests the saddle of a tiny init; on a net that started
     at a normal scale it only makes the weights larger, which speeds up a run whose lr is too low
@@ -323,6 +342,10 @@ ARMS: tuple[Arm, ...] = (
     Arm("standardize", {"standardize": True}, "standardise inputs", {
         "data_problem": (MAY, "inputs on wildly different scales are put on one"),
     }, needs=_inputs_not_scaled_yet),
+    Arm("shuffle", {"shuffle": True}, "data shuffled every epoch", {
+        "data_problem": (MAY, "batches in a fixed (label-sorted) order pull the net back and forth every "
+                              "epoch; a random order does not (other data problems stay)"),
+    }, exact=True, needs=_order_shows),
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),

@@ -32,6 +32,8 @@ The vocabulary (the ``change`` object of the taxonomy's ``verification`` JSON):
                             first training batch)
 ``logits: true``            an output softmax or sigmoid undone (log / logit of it): the loss
                             gets logits
+``shuffle: true``           every torch ``DataLoader`` that reads a map-style dataset in a fixed
+                            order (``shuffle=False``) draws a random order each pass instead
 ``seed: n``                 torch's, numpy's and Python's global generators reseeded (a noise arm)
 ==========================  ===================================================================
 """
@@ -383,6 +385,60 @@ def logits(on: bool, t: Target) -> str:
     return "an output softmax or sigmoid undone: the loss gets logits"
 
 
+class _Patched:
+    """A class attribute replaced for the rest of the process; ``remove()`` (a hook handle's
+    method) puts the original back."""
+
+    def __init__(self, owner: type, name: str, new: Any):
+        self.owner, self.name, self.old = owner, name, owner.__dict__[name]
+        setattr(owner, name, new)
+
+    def remove(self) -> None:
+        setattr(self.owner, self.name, self.old)
+
+
+def _fixed_order(loader) -> bool:
+    """A DataLoader that reads a map-style dataset in index order (``shuffle=False``)."""
+    from torch.utils.data import BatchSampler, IterableDataset, SequentialSampler
+
+    return (isinstance(loader.sampler, SequentialSampler) and not isinstance(loader.dataset, IterableDataset)
+            and (loader.batch_sampler is None or type(loader.batch_sampler) is BatchSampler))
+
+
+def shuffle(on: bool, t: Target) -> str:
+    """Batches in a fixed (often label-sorted) order pull the net one way for a stretch of each
+    epoch and back the next. The change draws a random order for every DataLoader that reads a
+    map-style dataset in index order, from its next pass on (a validation loader too: a mean
+    over the whole set does not depend on the order). DataLoader's own guard forbids setting
+    its sampler after construction; the change sets it underneath, as ``shuffle=True`` would
+    have at construction."""
+    import gc
+
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+
+    # type(), not isinstance: isinstance reads __class__, which some module proxies warn on
+    existing = [o for o in gc.get_objects() if issubclass(type(o), DataLoader)]
+    if existing and not any(_fixed_order(dl) for dl in existing):
+        raise NotApplicable(f"every DataLoader of the script already draws a random order ({len(existing)} found)")
+    orig = DataLoader.__iter__
+
+    def __iter__(self):
+        try:
+            if _fixed_order(self):
+                sampler = RandomSampler(self.dataset)
+                object.__setattr__(self, "sampler", sampler)
+                if self.batch_sampler is not None:
+                    object.__setattr__(self, "batch_sampler", BatchSampler(sampler, self.batch_size, self.drop_last))
+        except Exception:  # a loader the change cannot read keeps its order; the user's run goes on
+            pass
+        return orig(self)
+
+    t.handles.append(_Patched(DataLoader, "__iter__", __iter__))
+    fixed = sum(_fixed_order(dl) for dl in existing)
+    return ("DataLoaders read in a random order each pass" +
+            (f" ({fixed} of {len(existing)} found read in a fixed one)" if existing else ""))
+
+
 def seed(n: int, t: Target) -> str:
     import random
 
@@ -401,7 +457,8 @@ CHANGES: dict[str, Callable[[Any, Target], str]] = {
     "lr_scale": lr_scale, "weight_decay_scale": weight_decay_scale, "weight_decay": weight_decay,
     "dropout": dropout, "reinit": reinit, "clip": clip, "zero_grad": zero_grad,
     "momentum": momentum, "constant_lr": constant_lr, "layer_grads": layer_grads,
-    "activation": activation, "standardize": standardize, "logits": logits, "seed": seed,
+    "activation": activation, "standardize": standardize, "logits": logits, "shuffle": shuffle,
+    "seed": seed,
 }
 
 

@@ -15,7 +15,10 @@ verification is about, beyond the baseline's own noise:
 *unsteady* (``oscillation``, ``spikes``)
     the swing around the smoothed loss relative to its level: ``fixed`` when the arm swings at
     most :data:`CALM_SHARE` as much *and* sits lower beyond the noise (a smaller lr always
-    swings less; only a lower loss shows the swings were the problem).
+    swings less; only a lower loss shows the swings were the problem). A change that is a no-op
+    unless its cause is present (``exact``) has fixed it when it swings less at all (at most
+    :data:`EXACT_CALM` as much) and sits lower: mini-batch scatter, which no change removes,
+    stays in both.
 ``overfitting``
     the validation loss's rise from its minimum: ``fixed`` when the arm's rise is at most
     :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower.
@@ -60,6 +63,10 @@ OUTLIVE = 1.5
 EARLIER = 0.6
 #: An unsteady arm is calm when its swing is at most this share of the baseline's.
 CALM_SHARE = 0.5
+#: An ``exact`` arm (see :func:`compare`) that ends lower is calm enough at this share of the
+#: baseline's swing: the rest is mini-batch scatter (batches of 8 on two-moons, shuffled, still
+#: swing 50% of the level around their mean).
+EXACT_CALM = 0.8
 #: Of several arms that stopped a blow-up or a swing, one that ends more than this many times
 #: above the best one's level only hid the symptom (see :func:`rank_fixes`).
 BEST_FIX_FACTOR = 3.0
@@ -342,7 +349,7 @@ def _unsteady(b: Curve, a: Curve, at: float, half: float, exact: bool = False,
             f"(steps {lo:,.0f}-{at:,.0f})")
     calmer = sa <= CALM_SHARE * sb
     lower, higher = lb - la > tol, la - lb > tol
-    if calmer and (lower or exact):
+    if (calmer and (lower or exact)) or (exact and lower and sa <= EXACT_CALM * sb):
         return Outcome("fixed", text, int(at))
     if calmer or lower:  # a calmer but higher loss: a smaller step always swings less
         return Outcome("improved", text, int(at))
