@@ -451,3 +451,22 @@ def test_a_quiet_curve_with_a_fault_in_the_internals_is_not_healthy():
     # the same curve whose gradients were cleared is healthy
     cleared = (every10, np.zeros(every10.size))
     assert lossdoctor.diagnose(make_run(noisy(healthy(), 0.05), extra={**monitored(), "grad_stale": cleared})).healthy
+
+
+def test_a_validation_turn_before_the_training_set_is_fit_points_to_noisy_labels():
+    # noisy training labels: the training loss is still near chance (ln 10 = 2.30) when the
+    # validation loss turns up, since most labels cannot be predicted from the inputs
+    hp = {"num_classes": 10, "weight_decay": 0.0}
+    train = noisy(healthy(start=2.3, floor=1.75, tau_frac=0.5), 0.03)
+    val = np.concatenate([np.linspace(2.3, 1.9, 6), np.linspace(1.92, 2.6, 14)])
+    dx = lossdoctor.diagnose(make_run(train, val=val, hparams=hp, extra=monitored(update_ratio=np.full(N, 1e-3))))
+    assert "overfitting" in [s.id for s in dx.symptoms]
+    assert any("before it had fit the training set" in e for e in dx.cause("data_problem").evidence)
+    assert any("memorises clean labels" in e for e in dx.cause("insufficient_regularization").evidence)
+    assert dx.causes[0].id == "data_problem"
+    # clean labels memorised: the training loss was far below chance when validation turned
+    val2 = np.concatenate([np.linspace(2.3, 0.7, 10), np.linspace(0.72, 1.1, 10)])
+    dx2 = lossdoctor.diagnose(make_run(noisy(healthy(start=2.3, floor=0.05), 0.03), val=val2, hparams=hp,
+                                       extra=monitored(update_ratio=np.full(N, 1e-3))))
+    assert not any("before it had fit" in e for e in dx2.cause("data_problem").evidence)
+    assert dx2.causes[0].id == "insufficient_regularization"

@@ -38,6 +38,11 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad
 #: validation loss never improved by more than VAL_GAIN on its start (or on chance).
 TRAIN_FELL = 0.3
 VAL_GAIN = 0.03
+#: A classifier whose validation loss turned up while its training loss was still this share of
+#: chance or more had not fit its training set before it began to memorise (see
+#: ``Evidence.turned_before_fit``).
+FIT_SHARE = 0.75
+FIT_CEILING = 1.5
 #: Output rows within this distance of summing to 1 (float32 softmax rounding is ~1e-6) are
 #: probabilities.
 PROB_ROWSUM_TOL = 1e-3
@@ -584,6 +589,31 @@ class Evidence:
         if fell >= TRAIN_FELL and v0 > 0 and v.best >= (1 - VAL_GAIN) * v0:
             return v0, float(v.best), float(fell)
         return None
+
+    @cached_property
+    def turned_before_fit(self) -> tuple[float, float, float] | None:
+        """(the step the validation loss turned up, the training loss there, that loss over
+        chance ln C) when a classifier's validation loss turned up (``overfitting``) while its
+        training loss was still at :data:`FIT_SHARE` of chance or more (and at most
+        :data:`FIT_CEILING` of it). A net that memorises
+        clean labels fits what generalises first, and its training loss is far below chance by
+        the time the validation loss turns; one that starts memorising before it has fit the
+        training set meets training labels it cannot predict from the inputs (noisy labels).
+        ``None`` otherwise."""
+        o, ch = self.sym("overfitting"), self.chance
+        s = self.series(S.LOSS)
+        if o is None or not ch or s is None or len(s) < 10:
+            return None
+        at = float(o.start)
+        k = int(np.searchsorted(s.steps, at, side="right"))
+        w = s.values[max(0, k - max(5, len(s) // 20)):k]
+        w = w[np.isfinite(w)]
+        if w.size < 3:
+            return None
+        level = float(np.median(w))
+        # far above chance is a net predicting confidently wrong (a bad init, a blow-up), not one
+        # that meets labels it cannot fit
+        return (at, level, level / ch) if FIT_SHARE * ch <= level <= FIT_CEILING * ch else None
 
     @cached_property
     def outputs(self) -> dict[str, float] | None:

@@ -70,6 +70,12 @@ def assess(ev, f) -> None:
         f.support("val_never_learned", 0.35, f"the training loss fell {nl[2]:.0%}, yet the validation loss never went "
                                              f"below {ref} ({g(nl[1])} at best): nothing learnt from the training "
                                              f"labels carries over (shuffled, noisy or misaligned labels?)")
+    tb = ev.turned_before_fit
+    if tb is not None and nl is None:
+        f.support("turned_before_fit", 0.35, f"the validation loss turned up at step {tb[0]:,.0f} while the training loss was "
+                                             f"still {g(tb[1])} ({tb[2]:.2f}x chance, ln({ev.n_classes})): the net began "
+                                             f"to memorise before it had fit the training set, whose labels it cannot "
+                                             f"predict from the inputs (noisy labels?)")
     rms = ev.input_rms
     if rms is not None and rms >= LARGE_INPUT:
         f.support("inputs_unscaled", 0.45, f"the data reaches the first layer with a root mean square of {g(rms)} "

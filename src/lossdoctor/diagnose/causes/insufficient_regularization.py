@@ -26,6 +26,11 @@ def assess(ev, f) -> None:
         f.against("val_never_learned", 0.25, f"the validation loss never went below {ref} ({g(nl[1])} at best): a "
                                              f"model that memorises generalises a little first; here nothing "
                                              f"carried over from the start")
+    tb = ev.turned_before_fit
+    if tb is not None and nl is None:
+        f.against("turned_before_fit", 0.2, f"the training loss was still {tb[2]:.2f}x chance when the validation loss "
+                                            f"turned up: a net that memorises clean labels has fit what generalises "
+                                            f"first, far below chance")
     f.fix = f"stop at step {o.start:.0f} (the validation minimum) and add weight decay, dropout or augmentation"
     wd, dr = ev.hp_float("weight_decay"), ev.hp_float("dropout")
     if wd == 0 or dr == 0:
