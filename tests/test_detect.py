@@ -234,3 +234,25 @@ def test_log_scale_losses_and_offsets():
 def test_ten_million_points_run_in_bounded_time():
     run = make_run(noisy(plateau_drop(2_000_000), 0.1))
     assert ids(run) == ["plateau_then_drop"]
+
+
+def test_divergence_that_soared_and_fell_back_part_way_is_still_divergence():
+    # SGD at too high an lr: 0.7 -> 1e12 -> 2e5. Next to the peak 2e5 is small; next to the
+    # start it is 300,000x: the run diverged
+    y = np.concatenate([np.full(50, 0.7), np.logspace(np.log10(0.7), 12, 350), np.logspace(12, 5.3, 400)])
+    assert "divergence" in ids(make_run(noisy(y, 0.05)))
+
+
+def test_stagnation_a_loss_that_came_back_up_from_its_best_and_held():
+    # fell to 0.34, a strong decay pulled it back up to 0.55 and held it there for 80% of the run
+    y = np.concatenate([np.linspace(1.0, 0.34, 30), np.linspace(0.34, 0.55, 30), np.full(440, 0.55)])
+    found = detect(make_run(noisy(y, 0.01)))
+    s = next(s for s in found if s.id == "stagnation")
+    assert s.details.get("rebound", 0) >= 1.3
+    # a healthy loss still falling has its best at the end, and no rebound
+    assert "stagnation" not in ids(make_run(noisy(healthy(500, start=1.0, floor=0.05), 0.01)))
+    # one low point of a sparse, noisy log is no level it came back up from (26 points)
+    rng = np.random.default_rng(3)
+    sparse = np.concatenate([[1.26], 0.25 * np.exp(0.2 * rng.standard_normal(25))])
+    sparse[3] = 0.18
+    assert "stagnation" not in ids(make_run(sparse, steps=np.arange(26) * 40.0))

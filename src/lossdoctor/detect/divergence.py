@@ -1,7 +1,7 @@
 """``divergence``: the loss grows without bound.
 
 Recognised when the loss ends at least :data:`FACTOR` times above its lowest level, by at least
-:data:`MIN_RISE` of its start, and back above where it started (or still climbing steeply over the
+:data:`MIN_RISE` of its start (of its range, for a loss that can be negative), and back above where it started (or still climbing steeply over the
 last fifth, by that much again), or
 when it turns non-finite after rising. Judged on bin medians, so mini-batch noise and lone spikes do not count;
 a validation loss that stayed calm and ends at its minimum vetoes a finite rise (a sparse, noisy log).
@@ -58,7 +58,10 @@ def detect(cx) -> Symptom | None:
         grown = 1 + (end - low) / c.scale
         rising_tail = end - tail0 >= (TAIL_RISE - 1) * c.scale
     nonfinite_after_rise = c.first_bad_step is not None and float(np.max(ys[i_low:])) >= FACTOR * low > 0
-    size = MIN_RISE * max(abs(start), c.scale)
+    # a positive loss's rise is sized by its start (a loss that soared to 1e12 and fell back to
+    # 1e5 from 0.7 has diverged, however small 1e5 is next to the peak); a loss that can be
+    # negative by the curve's range
+    size = MIN_RISE * (abs(start) if positive else max(abs(start), c.scale))
     rising_tail = rising_tail and end - tail0 >= size
     ok = (grown >= FACTOR and end - low >= size and (end >= 0.9 * start or rising_tail)) or nonfinite_after_rise
     if not ok:

@@ -70,6 +70,11 @@ GUESS_MAX_CLASSES = 12
 #: A noisy loss judged by medians of its first tenth and second half needs this many points
 #: (the first tenth must hold enough of them for its median to be steady).
 FLAT_MIN_POINTS = 100
+#: A loss held still this many times above its best sustained level came back up and stayed;
+#: "still": every tenth of the stretch, and its trend, within REBOUND_FLAT of its level.
+REBOUND = 1.3
+REBOUND_FLAT = 0.05
+REBOUND_MIN_POINTS = 40
 #: Standard error of a median of m points is about 1.2533 sigma / sqrt(m).
 MEDIAN_SE = 1.2533
 #: The end level: the median of the last tenth of the run.
@@ -122,6 +127,13 @@ def detect(cx) -> Symptom | None:
                        f"from {unit} {fmt_step(c.step_at(STALL_FROM))} to the end ({fmt_step(c.last_step)}): "
                        f"every tenth of that stretch within {fmt(stalled)} of its level",
                        {"improvement": rel_late, "stalled_from": STALL_FROM})
+    rebound = _rebounded(c, late)
+    if rebound is not None:
+        return Symptom(ID, c.first_step, c.last_step, 0.6,
+                       f"loss fell to {fmt(best)}, came back up to {fmt(late)} ({late / best:.2f}x its best) and then "
+                       f"did not move from {unit} {fmt_step(c.step_at(STALL_FROM))} to the end "
+                       f"({fmt_step(c.last_step)}): every tenth of that stretch within {fmt(rebound)} of its level",
+                       {"improvement": rel_late, "stalled_from": STALL_FROM, "rebound": late / best})
     ch = cx.chance
     if ch is None:
         guess = _at_a_guess(c)
@@ -196,6 +208,36 @@ def _rose_and_held(c, unit: str) -> Symptom | None:
                    f"{fmt_step(c.step_at(STALL_FROM))} to the end ({fmt_step(c.last_step)}): a training loss "
                    f"that settles above where it started learnt nothing it kept",
                    {"improvement": (c.start - late) / abs(c.start), "stalled_from": STALL_FROM, "rose": True})
+
+
+def _rebounded(c, late: float) -> float | None:
+    """The late stretch's largest deviation (see :func:`_stalled`) when a positive loss fell to a
+    best sustained level, came back up to at least :data:`REBOUND` times it and held still there
+    over the last part of the run (a decay or a penalty that wins pulls the loss back up to where
+    it balances the data, and holds it), else ``None``. A healthy loss never settles far above a
+    level it had already sustained."""
+    from .curve import running_median
+
+    if c.n < STALL_MIN_POINTS or c.ys.size < REBOUND_MIN_POINTS or late <= 0:
+        return None
+    # a sustained best: a running median over 5% of the run and at least 5 points (one low
+    # point of a sparse, noisy log is no level the loss came back up from)
+    rm = running_median(c.ys, max(5, c.ys.size // 20) | 1)
+    i = int(np.argmin(rm))
+    best = float(rm[i])
+    # the best came before the stretch that holds (a loss still falling has its best at the end)
+    if best <= 0 or c.pos[i] >= STALL_FROM or late < REBOUND * best or late - best <= NOISE_K * c.level_noise:
+        return None
+    m = c.pos >= STALL_FROM
+    dev = 0.0
+    for a in np.arange(STALL_FROM, 1.0, 0.1):
+        mm = (c.pos >= a) & (c.pos < a + 0.1)
+        if mm.any():
+            dev = max(dev, abs(float(np.median(c.ys[mm])) - late))
+    if not (dev <= REBOUND_FLAT * late or dev <= STALL_FLAT_NOISE * c.level_noise):
+        return None
+    trend = -float(np.polyfit(c.pos[m], c.ys[m], 1)[0]) * (1.0 - STALL_FROM)
+    return dev if abs(trend) <= REBOUND_FLAT * late else None
 
 
 def _at_a_guess(c) -> tuple[int, float, float] | None:
