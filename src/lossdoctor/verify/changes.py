@@ -390,11 +390,14 @@ class _Patched:
     method) puts the original back."""
 
     def __init__(self, owner: type, name: str, new: Any):
-        self.owner, self.name, self.old = owner, name, owner.__dict__[name]
+        self.owner, self.name, self.old = owner, name, owner.__dict__.get(name)
         setattr(owner, name, new)
 
     def remove(self) -> None:
-        setattr(self.owner, self.name, self.old)
+        if self.old is None:  # it was inherited: the owner's own one goes
+            delattr(self.owner, self.name)
+        else:
+            setattr(self.owner, self.name, self.old)
 
 
 def _fixed_order(loader) -> bool:
