@@ -143,6 +143,14 @@ def _order_shows(run: Run) -> str | None:
             ": the batches do not come in the same order every pass")
 
 
+def _float_inputs(run: Run) -> str | None:
+    """Noise on the inputs needs inputs that are numbers (not token ids); the monitor records
+    their scale at the first layer only when they are."""
+    if evidence(run, "input_rms") is None:
+        return "the log shows no float input reaching the first layer (token ids, or no monitor statistics)"
+    return None
+
+
 def _started_small(run: Run) -> str | None:
     """A re-init at the activation's gain tests the saddle of a tiny init; on a net that started
     at a normal scale it only makes the weights larger, which speeds up a run whose lr is too low
@@ -349,6 +357,10 @@ ARMS: tuple[Arm, ...] = (
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),
+    Arm("input_noise", {"input_noise": 0.3}, "noise on the inputs (0.3 sd)", {
+        "insufficient_regularization": (MAY, "a net cannot memorise training points it never sees twice "
+                                             "(noise injection, a form of augmentation)"),
+    }, needs=_float_inputs),
     Arm("decay_on", {"weight_decay": 0.01}, "weight decay 0.01", {
         "insufficient_regularization": (MAY, "decay holds back the weights that memorise"),
     }, needs=_no_decay_yet),
