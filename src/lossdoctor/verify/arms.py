@@ -143,14 +143,6 @@ def _order_shows(run: Run) -> str | None:
             ": the batches do not come in the same order every pass")
 
 
-def _float_inputs(run: Run) -> str | None:
-    """Noise on the inputs needs inputs that are numbers (not token ids); the monitor records
-    their scale at the first layer only when they are."""
-    if evidence(run, "input_rms") is None:
-        return "the log shows no float input reaching the first layer (token ids, or no monitor statistics)"
-    return None
-
-
 def _started_small(run: Run) -> str | None:
     """A re-init at the activation's gain tests the saddle of a tiny init; on a net that started
     at a normal scale it only makes the weights larger, which speeds up a run whose lr is too low
@@ -341,11 +333,17 @@ ARMS: tuple[Arm, ...] = (
         "dead_relu": (FIX, "units held below zero by their bias come back (units killed by large "
                            "steps later are the lr's doing: lr_too_high)"),
         "bad_initialization": (MAY, "a bad bias init is undone"),
+        "lr_too_high": (MAY, "biases that oversized steps pushed below zero are reset too (the lr may push "
+                             "them there again, later)"),
     }, cost=0.9),
     Arm("relu", {"activation": "relu"}, "tanh/sigmoid -> ReLU (Kaiming init)", {
         "vanishing_gradients": (MAY, "ReLU passes the gradient back unsquashed"),
         "data_problem": (MAY, "units driven into saturation by large inputs come back"),
         "bad_initialization": (MAY, "units saturated by a large init come back"),
+        # the swap re-initialises every layer at the ReLU gain: what a re-init cures, it may cure
+        "stuck_plateau": (MAY, "the Kaiming re-init that comes with the swap leaves a saddle of a tiny init"),
+        "dead_relu": (MAY, "the re-init sets every bias to 0"),
+        "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
     }, cost=1.2, needs=_has_saturating),
     Arm("standardize", {"standardize": True}, "standardise inputs", {
         "data_problem": (MAY, "inputs on wildly different scales are put on one"),
@@ -357,10 +355,6 @@ ARMS: tuple[Arm, ...] = (
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),
-    Arm("input_noise", {"input_noise": 0.3}, "noise on the inputs (0.3 sd)", {
-        "insufficient_regularization": (MAY, "a net cannot memorise training points it never sees twice "
-                                             "(noise injection, a form of augmentation)"),
-    }, needs=_float_inputs),
     Arm("decay_on", {"weight_decay": 0.01}, "weight decay 0.01", {
         "insufficient_regularization": (MAY, "decay holds back the weights that memorise"),
     }, needs=_no_decay_yet),

@@ -34,8 +34,6 @@ The vocabulary (the ``change`` object of the taxonomy's ``verification`` JSON):
                             gets logits
 ``shuffle: true``           every torch ``DataLoader`` that reads a map-style dataset in a fixed
                             order (``shuffle=False``) draws a random order each pass instead
-``input_noise: s``          Gaussian noise of s times each feature's spread (first training
-                            batch) added to the model's float input while training
 ``seed: n``                 torch's, numpy's and Python's global generators reseeded (a noise arm)
 ==========================  ===================================================================
 """
@@ -354,29 +352,6 @@ def standardize(on: bool, t: Target) -> str:
     return "the model's input standardised per feature (first training batch's mean and std)"
 
 
-def input_noise(scale: float, t: Target) -> str:
-    """Gaussian noise on the model's float input in training mode, ``scale`` times each
-    feature's spread (statistics of the first training batch): a net cannot memorise exact
-    training points it never sees twice (noise injection, a form of augmentation)."""
-    state: dict[str, Any] = {}
-    k = float(scale)
-
-    def pre(module, args):
-        if not module.training or not args or not isinstance(args[0], torch.Tensor) \
-                or not args[0].is_floating_point() or args[0].dim() < 2:
-            return None
-        x = args[0]
-        if "sd" not in state:
-            if x.shape[0] < 2:
-                return None
-            dims = [0] if x.dim() == 2 else [0] + list(range(2, x.dim()))
-            state["sd"] = x.detach().std(dim=dims, keepdim=True)
-        return (x + k * state["sd"] * torch.randn_like(x),) + tuple(args[1:])
-
-    t.handles.append(t.model.register_forward_pre_hook(pre))
-    return f"Gaussian noise of {k:g}x each feature's spread on the model's input while training"
-
-
 #: An output whose rows are all >= 0 and sum to 1 within this is a softmax's.
 SOFTMAX_TOL = 1e-3
 LOGIT_EPS = 1e-7
@@ -486,7 +461,6 @@ CHANGES: dict[str, Callable[[Any, Target], str]] = {
     "dropout": dropout, "reinit": reinit, "clip": clip, "zero_grad": zero_grad,
     "momentum": momentum, "constant_lr": constant_lr, "layer_grads": layer_grads,
     "activation": activation, "standardize": standardize, "logits": logits, "shuffle": shuffle,
-    "input_noise": input_noise,
     "seed": seed,
 }
 

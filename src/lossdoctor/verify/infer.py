@@ -8,7 +8,10 @@
   have if this were the cause (no relation);
 * a cause is **supported** by an arm that fixed the symptom and could do so if this were the
   cause (``FIX`` or ``MAY``);
-* a supported cause that is not ruled out is **confirmed** when it is the only one left; when
+* a supported cause that is not ruled out is **confirmed**, provided one of the changes that
+  removed the symptom tests it or is decisive for it (``FIX``: a cause supported only by changes
+  that test other causes and "may" bear on it is not confirmed by elimination), when it is the
+  only one left; when
   its arm is a no-op unless the cause is present (``zero_grad``); when its own decisive test
   removed the symptom and the others left only fit a change that tests something else; or when
   the log's evidence puts it ahead of every other one left by :data:`TIE_MARGIN` (two changes
@@ -107,11 +110,10 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
                                       f"is the change that removed the symptom")
         alive = [cid for cid in alive if cid not in dropped]
     if len(alive) == 1:
-        out[alive[0]].verdict = "confirmed"
+        _confirm(out[alive[0]])
     elif len(alive) > 1:
         alive.sort(key=lambda cid: -score[cid])
-        if score[alive[0]] - score[alive[1]] >= TIE_MARGIN - 1e-9:
-            out[alive[0]].verdict = "confirmed"
+        if score[alive[0]] - score[alive[1]] >= TIE_MARGIN - 1e-9 and _confirm(out[alive[0]]):
             out[alive[0]].lines.append(
                 f"the reruns also fit {', '.join(alive[1:])}; the log's evidence puts this cause first")
         else:
@@ -119,6 +121,26 @@ def infer(causes: list[Cause], results: list[tuple[str, str, str]]) -> dict[str,
                 others = [x for x in alive if x != cid]
                 out[cid].lines.append(f"not confirmed: the reruns fit {', '.join(others)} as well")
     return out
+
+
+def _direct(cause: str, arm: str) -> bool:
+    """The arm tests this cause, or would remove the symptom whenever it is the cause (FIX)."""
+    a = BY_NAME[arm]
+    return cause in a.tests or a.relation(cause) == FIX
+
+
+def _confirm(f: Finding) -> bool:
+    """Confirm ``f`` unless every change that removed the symptom tests another cause and only
+    may bear on this one (MAY): a cause left over once the others are ruled out, with no test of
+    its own that worked, is not confirmed by elimination (an lr x 10 that let a net memorise
+    shuffled labels sooner "fixed" a stall; lr / 10 and a ReLU swap that calmed a healthy run
+    both "may" help unscaled inputs)."""
+    if any(_direct(f.cause, a) for a in f.support):
+        f.verdict = "confirmed"
+        return True
+    f.lines.append(f"not confirmed: the changes that removed the symptom ({', '.join(f.support)}) test other "
+                   f"causes and only may bear on this one")
+    return False
 
 
 def decided(causes: list[Cause], found: dict[str, Finding], tested: set[str] | None = None) -> bool:
