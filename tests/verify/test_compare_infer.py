@@ -302,24 +302,6 @@ def test_a_rival_ruled_out_only_by_another_changes_fix_still_gets_its_own_arm():
     assert found["lr_schedule"].own_failed and decided(causes, found, tested={"bad_initialization", "lr_too_low"})
 
 
-def _memorising(val_end: float, val_low: float = 0.5, n: int = 20):
-    """A classifier's curves: training loss falling to ~0, validation loss down to ``val_low``
-    by a third of the run and up to ``val_end`` at its end."""
-    k = n // 3
-    val = np.concatenate([np.linspace(2.3, val_low, k), np.linspace(val_low, val_end, n - k)])
-    return make_run(noisy(np.geomspace(2.3, 0.01, 600), 0.02), val=val, hparams={"num_classes": 10})
-
-
-def test_an_overfitting_fix_must_bring_the_validation_loss_below_chance():
-    base = _memorising(4.0, val_low=2.25)  # shuffled labels: never below chance (ln 10 = 2.30), then memorised
-    calmer_but_above = _memorising(2.9, val_low=2.25)  # a regulariser slowed the memorising
-    o = C.compare(base, calmer_but_above, "overfitting", 600)
-    assert o.outcome == "improved" and "above chance" in o.effect
-    # clean labels memorised: the same calming below chance is a fix
-    base2, calm2 = _memorising(1.6, val_low=0.5), _memorising(0.7, val_low=0.5)
-    assert C.compare(base2, calm2, "overfitting", 600).outcome == "fixed"
-
-
 def test_a_cause_left_over_with_no_test_of_its_own_is_not_confirmed_by_elimination():
     # a healthy run's swings calmed by a ReLU swap and by lr / 10: data_problem "may" fit both
     # (unscaled inputs), neither tests it, and the causes each one tests are ruled out by the other

@@ -21,9 +21,7 @@ verification is about, beyond the baseline's own noise:
     stays in both.
 ``overfitting``
     the validation loss's rise from its minimum: ``fixed`` when the arm's rise is at most
-    :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower (and,
-    for a classifier, below chance ln(C): a net that memorises shuffled labels more slowly under
-    a regulariser still predicts held-out data no better than a guess).
+    :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower.
 
 The noise band is the baseline's own: the robust spread of its loss between neighbouring points
 (mini-batch noise), as the error of a level averaged over a window, times :data:`NOISE_K`, and
@@ -375,12 +373,8 @@ def _overfit(base: Run, arm: Run | None, planned: int) -> Outcome:
     tol = MIN_REL * abs(vb)
     if rise_b <= tol:
         return Outcome("failed", f"the baseline's validation loss had not risen by step {at:,.0f}", int(at))
-    ln_c = chance(base)
-    if rise_a <= CALM_SHARE * rise_b and vb - va > tol and (ln_c is None or va < ln_c):
+    if rise_a <= CALM_SHARE * rise_b and vb - va > tol:
         return Outcome("fixed", text, int(at))
-    if ln_c is not None and va >= ln_c and vb - va > tol:
-        return Outcome("improved", f"{text}; still above chance ln(C) = {_f(ln_c)}: it memorised less, "
-                                   f"but learnt nothing that carries over", int(at))
     if vb - va > tol:
         return Outcome("improved", text, int(at))
     if va - vb > tol:
