@@ -228,16 +228,10 @@ def _rebounded(c, late: float) -> float | None:
     # the best came before the stretch that holds (a loss still falling has its best at the end)
     if best <= 0 or c.pos[i] >= STALL_FROM or late < REBOUND * best or late - best <= NOISE_K * c.level_noise:
         return None
-    m = c.pos >= STALL_FROM
-    dev = 0.0
-    for a in np.arange(STALL_FROM, 1.0, 0.1):
-        mm = (c.pos >= a) & (c.pos < a + 0.1)
-        if mm.any():
-            dev = max(dev, abs(float(np.median(c.ys[mm])) - late))
+    dev = _late_dev(c, late)
     if not (dev <= REBOUND_FLAT * late or dev <= STALL_FLAT_NOISE * c.level_noise):
         return None
-    trend = -float(np.polyfit(c.pos[m], c.ys[m], 1)[0]) * (1.0 - STALL_FROM)
-    return dev if abs(trend) <= REBOUND_FLAT * late else None
+    return dev if abs(_late_fall(c)) <= REBOUND_FLAT * late else None
 
 
 def _at_a_guess(c) -> tuple[int, float, float] | None:
@@ -266,16 +260,26 @@ def _stalled(c, rel: float) -> float | None:
     stalled early (see the module doc), else ``None``."""
     if c.n < STALL_MIN_POINTS or rel > STALL_MAX_REL or c.ys.size < 10:
         return None
-    level = float(np.median(c.ys[c.pos >= STALL_FROM]))
+    dev = _late_dev(c, float(np.median(c.ys[c.pos >= STALL_FROM])))
+    if not (dev <= STALL_FLAT_REL * abs(c.start) or dev <= STALL_FLAT_NOISE * c.level_noise):
+        return None
+    # flat, not drifting: a least-squares trend over the stretch under STALL_TREND of the start
+    return dev if _late_fall(c) <= STALL_TREND * abs(c.start) else None
+
+
+def _late_dev(c, level: float) -> float:
+    """The largest distance of a tenth's median from ``level`` over the stretch from
+    :data:`STALL_FROM` to the end."""
     dev = 0.0
     for a in np.arange(STALL_FROM, 1.0, 0.1):
         m = (c.pos >= a) & (c.pos < a + 0.1)
         if m.any():
             dev = max(dev, abs(float(np.median(c.ys[m])) - level))
-    if not (dev <= STALL_FLAT_REL * abs(c.start) or dev <= STALL_FLAT_NOISE * c.level_noise):
-        return None
-    # flat, not drifting: a least-squares trend over the stretch under STALL_TREND of the start
+    return dev
+
+
+def _late_fall(c) -> float:
+    """How far a least-squares line over the stretch from :data:`STALL_FROM` to the end falls
+    (negative: it rises)."""
     m = c.pos >= STALL_FROM
-    coef = np.polyfit(c.pos[m], c.ys[m], 1)
-    trend = -float(coef[0]) * (1.0 - STALL_FROM)
-    return dev if trend <= STALL_TREND * abs(c.start) else None
+    return -float(np.polyfit(c.pos[m], c.ys[m], 1)[0]) * (1.0 - STALL_FROM)

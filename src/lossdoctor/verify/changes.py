@@ -421,7 +421,8 @@ def shuffle(on: bool, t: Target) -> str:
 
     # type(), not isinstance: isinstance reads __class__, which some module proxies warn on
     existing = [o for o in gc.get_objects() if issubclass(type(o), DataLoader)]
-    if existing and not any(_fixed_order(dl) for dl in existing):
+    fixed = sum(_fixed_order(dl) for dl in existing)
+    if existing and not fixed:
         raise NotApplicable(f"every DataLoader of the script already draws a random order ({len(existing)} found)")
     orig = DataLoader.__iter__
 
@@ -437,7 +438,6 @@ def shuffle(on: bool, t: Target) -> str:
         return orig(self)
 
     t.handles.append(_Patched(DataLoader, "__iter__", __iter__))
-    fixed = sum(_fixed_order(dl) for dl in existing)
     return ("DataLoaders read in a random order each pass" +
             (f" ({fixed} of {len(existing)} found read in a fixed one)" if existing else ""))
 
