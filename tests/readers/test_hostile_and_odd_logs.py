@@ -175,7 +175,11 @@ def test_a_long_single_line_text_log_reads_in_linear_time(tmp_path):
     parts = [f"step={i} loss={2.3 / (1 + i / 100):.4f} lr=0.001" for i in range(12000)]
     line = " | ".join(parts)[:400_000]
     small = " | ".join(parts)[:50_000]
-    (_, t_small), (run, t_big) = _timed(text.parse, small), _timed(text.parse, line)
+    # the fastest of three runs each: one run of the small line (~0.04 s) is at the mercy of the
+    # machine's other jobs, and the ratio of two single timings flakes on a shared machine
+    t_small = min(_timed(text.parse, small)[1] for _ in range(3))
+    runs = [_timed(text.parse, line) for _ in range(3)]
+    run, t_big = runs[0][0], min(t for _, t in runs)
     assert t_big < 10 and t_big < 20 * max(t_small, 0.01)
     assert run.loss is not None
 
