@@ -248,6 +248,20 @@ def test_a_reinit_of_a_net_already_at_the_default_scale_is_a_redraw_and_its_fix_
     assert found["lr_schedule"].verdict == "confirmed"
 
 
+def test_a_reinit_after_an_lr_that_died_early_is_luck_too():
+    # regression (a transformer on digits, lr decayed 70x by step 23 of 500, not at PyTorch's
+    # default init scheme everywhere): the dead lr froze the baseline at 2.2; a redraw ended at
+    # 2.06, "fixed" it, and confirmed stuck_plateau over the true lr_schedule
+    arm = BY_NAME["reinit"]
+    steps = np.arange(500)
+    died = 7e-4 * np.exp(-steps / 5.0) + 1e-5
+    assert "fell to a tenth of its peak by step 13" in arm.luck(make_run(flat(500, 2.2), extra={"lr": (steps, died)}))
+    cosine = 7e-4 * 0.5 * (1 + np.cos(np.pi * steps / 500))  # a tenth of its peak at 80% of the run
+    assert arm.luck(make_run(flat(500, 2.2), extra={"lr": (steps, cosine)})) is None
+    warm = np.minimum(1.0, (steps + 1) / 200) * 1e-3  # a warm-up: it never falls
+    assert arm.luck(make_run(flat(500, 2.2), extra={"lr": (steps, warm)})) is None
+
+
 def test_an_lr_30x_off_runs_the_next_decade_after_a_tenfold_step_that_showed_nothing():
     from pathlib import Path
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from ..core import Run
 
 FIX = "fix"
@@ -124,16 +126,22 @@ def _inputs_not_scaled_yet(run: Run) -> str | None:
             if lo <= rms <= hi else None)
 
 
+#: The shuffle arm runs when the per-step loss's wiggles correlate at least this much with
+#: themselves one epoch later: a random order gives about 0. Lower than the diagnosis's own bar
+#: (``data_problem.PERIODIC``): the arm is cheap, a no-op on loaders that already shuffle, and
+#: decisive (an unshuffled run whose pattern came back at 0.59 went untested at 0.65).
+ORDER_SHOWS = 0.3
+
+
 def _order_shows(run: Run) -> str | None:
     """Batches in the same order every epoch repeat the same loss pattern one epoch later; a
-    per-step loss that does not repeat (:attr:`Evidence.epoch_periodicity`) came in a random
-    order, and shuffling it again would only redraw it. A log that cannot tell (not per step,
-    too short) keeps the arm."""
-    from ..diagnose.causes.data_problem import PERIODIC
+    per-step loss that does not repeat (:attr:`Evidence.epoch_periodicity` under
+    :data:`ORDER_SHOWS`) came in a random order, and shuffling it again would only redraw it. A
+    log that cannot tell (not per step, too short) keeps the arm."""
     from ..diagnose.evidence import SHARP_MIN_PERIOD
 
     per = evidence(run, "epoch_periodicity")
-    if per is not None and per[0] >= PERIODIC:
+    if per is not None and per[0] >= ORDER_SHOWS:
         return None
     loss = run.loss
     if loss is None or len(loss) < 4 * SHARP_MIN_PERIOD or len(loss) != int(loss.steps[-1] - loss.steps[0]) + 1:
@@ -211,6 +219,41 @@ def _redraw_only(run: Run) -> str | None:
             return None
     return ("every layer started at PyTorch's default scale: a re-init only drew new random weights, "
             "and a fresh draw's luck is no fix")
+
+
+#: An lr that falls below this share of its peak ...
+LR_DEAD = 0.1
+#: ... within this share of the run has died early.
+LR_DEAD_BY = 0.5
+
+
+def _lr_died_early(run: Run) -> str | None:
+    """A schedule that takes the lr to a tenth of its peak in the first half of the run leaves
+    the net wherever its first steps took it: a different start ends elsewhere for no other
+    reason, and a re-init's lower end is that luck (an early-decaying schedule was "fixed" by a
+    redraw of a transformer's weights: 2.06 against the baseline's 2.2, where the dead lr had
+    frozen it). Says so from the logged lr; ``None`` when it was not logged or did not die early."""
+    lr = run.get("lr")
+    if lr is None or len(lr) < 4:
+        return None
+    s = lr.finite()
+    v, st = s.values, s.steps
+    if v.size < 4 or not float(v.max()) > 0:
+        return None
+    top = int(np.argmax(v))
+    peak = float(v[top])
+    low = np.flatnonzero(v[top:] < LR_DEAD * peak)
+    if not low.size:
+        return None
+    at, first, last = float(st[top + low[0]]), float(st[0]), float(st[-1])
+    if last <= first or (at - first) / (last - first) > LR_DEAD_BY:
+        return None
+    return (f"the lr fell to a tenth of its peak by step {int(at)} of {int(last) + 1}: the run then stays where "
+            f"its first steps took it, and a fresh draw's different end is luck, not a fix")
+
+
+def _redraw_luck(run: Run) -> str | None:
+    return _redraw_only(run) or _lr_died_early(run)
 
 
 @dataclass(frozen=True)
@@ -304,7 +347,7 @@ ARMS: tuple[Arm, ...] = (
         "dead_relu": (MAY, "fresh biases revive units that were dead from the start"),
         "vanishing_gradients": (MAY, "a fresh scale can let the gradient through"),
         "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
-    }, cost=1.1, own=("bad_initialization", "stuck_plateau"), luck=_redraw_only),
+    }, cost=1.1, own=("bad_initialization", "stuck_plateau"), luck=_redraw_luck),
     Arm("reinit_gain", {"reinit": "gain"}, "re-init (Kaiming / Xavier at the activation's gain)", {
         "stuck_plateau": (FIX, "a deep net started near zero leaves the saddle at a scale made for its depth "
                                "(PyTorch's default is itself small for deep nets)"),
