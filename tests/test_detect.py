@@ -179,6 +179,15 @@ def test_spikes_positive_negative_near_miss():
     z = base.copy()
     z[1800] = 3 * z[1800]
     assert "spikes" not in ids(make_run(z))
+    # near miss: a spike recovers; a last point at 3.0 (a small last batch: three healthy runs on
+    # breast cancer) cannot show it, and a jump the loss stays at is a new level
+    for at in (1999, 1990):
+        w = base.copy()
+        w[at:] = 3.0
+        assert "spikes" not in ids(make_run(w)), at
+    w = base.copy()
+    w[1998] = 3.0  # the point after it is back down: a spike
+    assert "spikes" in ids(make_run(w))
 
 
 def test_divergence_positive_negative_near_miss():

@@ -4,7 +4,8 @@ A spike is a point far above the loss's running level before it (causal: the med
 points before it, or of the bin before; never the points after), by all of: :data:`SIGMA_K` noise units
 (in log space for positive losses, whose mini-batch noise is multiplicative), :data:`RANGE_FRAC`
 of the curve's range and :data:`LEVEL_FRAC` of the level. The range term keeps the heavy tail
-of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from counting.
+of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from counting. A spike
+recovers: a high point the loss never comes back down from (the last one, above all) is not one.
 Spikes must be rare (at most :data:`MAX_SHARE` of points): many of them is oscillation. In a log
 that keeps one step in k, a high point that the validation loss right after it does not follow
 was one hard mini-batch, not the model thrown off (:func:`_one_batch`).
@@ -90,6 +91,21 @@ def _one_batch(cx, st: np.ndarray, hit: np.ndarray) -> np.ndarray:
     return out
 
 
+#: A spike is over once the loss is back below this share of the way up from its running level.
+RECOVER = 0.5
+
+
+def _recovers(v: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Which points the loss comes back down from later in the run (below :data:`RECOVER` of the
+    jump): a spike recovers. A high last point cannot show it (three healthy runs on breast
+    cancer ended on a small last batch at 2-10x the level), and a loss that stays up to the end
+    has moved to a new level: divergence's or stagnation's business, not a spike."""
+    after = np.full(v.size, np.inf)
+    if v.size > 1:
+        after[:-1] = np.minimum.accumulate(v[::-1])[::-1][1:]  # after[i] = min(v[i+1:])
+    return after < base + RECOVER * (v - base)
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     if c.n < 2 * WINDOW:
@@ -120,7 +136,7 @@ def detect(cx) -> Symptom | None:
     # warm-up: the first points have too little past to judge them against
     hit[: max(WINDOW if m == 1 else m, int(WARMUP * v.size))] = False
     if hit.any():
-        hit &= ~_one_batch(cx, st, hit)
+        hit &= ~_one_batch(cx, st, hit) & _recovers(v, base)
     n_hit = int(hit.sum())
     if n_hit == 0 or n_hit > MAX_SHARE * v.size:
         return None
