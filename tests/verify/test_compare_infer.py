@@ -115,6 +115,15 @@ def test_jenas_local_minimum_run():
     assert found["lr_too_low"].verdict == "ruled_out"  # a fresh init cannot cure a low lr
 
 
+def test_jenas_regularization_run_when_the_relu_arm_also_ran():
+    # regression (5th seed, arms finishing in another order on a busy machine): the ReLU swap at
+    # the Kaiming scale left the decay-held plateau in 42 steps, and its fix ruled the decay out
+    causes = _causes(regularization_too_strong=0.9, vanishing_gradients=0.3, stuck_plateau=0.1)
+    found = infer(causes, [("decay_off", "fixed", "e"), ("reinit", "no_change", "e"), ("relu", "fixed", "e")])
+    assert found["regularization_too_strong"].verdict == "confirmed"
+    assert found["vanishing_gradients"].verdict == "ruled_out"  # decay off cannot cure it
+
+
 def test_two_changes_that_both_fix_and_close_scores_confirm_nothing():
     causes = _causes(lr_too_high=0.6, exploding_gradients=0.5)
     found = infer(causes, [("lr_div10", "fixed", "e"), ("clip", "fixed", "e")])
@@ -260,6 +269,27 @@ def test_a_reinit_after_an_lr_that_died_early_is_luck_too():
     assert arm.luck(make_run(flat(500, 2.2), extra={"lr": (steps, cosine)})) is None
     warm = np.minimum(1.0, (steps + 1) / 200) * 1e-3  # a warm-up: it never falls
     assert arm.luck(make_run(flat(500, 2.2), extra={"lr": (steps, warm)})) is None
+
+
+def test_the_constant_lr_arm_of_a_warm_up_runs_until_it_has_taken_the_baselines_lr():
+    # regression (tuning split): a linear warm-up over 77% of 400 steps, left at step 245; the
+    # constant-lr arm stopped at 93 steps (a third of the plateau), where a net at the peak lr
+    # has only just taken the lr the baseline had summed by 245: "no change" ruled the schedule
+    # out, lr x 10 fixed the plateau, and lr_too_low (unlikely in the log) was confirmed
+    from lossdoctor.core import Symptom
+    from lossdoctor.verify.plan import _past_warmup
+
+    steps = np.arange(400)
+    warm = 0.02 * np.minimum(1.0, (steps + 1) / 310)
+    run = make_run(plateau_drop(400, plateau_frac=0.6), extra={"lr": (steps, warm)})
+    sym = Symptom("plateau_then_drop", 0.0, 245.0, 0.9, "")
+    k = _past_warmup(run, sym, 93)
+    assert 1.5 * 245 ** 2 / (2 * 310) - 2 <= k <= 1.5 * 245 ** 2 / (2 * 310) + 2  # 1.5x the lr sum at the peak
+    assert _past_warmup(make_run(flat(400, 2.3), extra={"lr": (steps, np.full(400, 0.02))}), sym, 93) == 93
+    cosine = 0.02 * 0.5 * (1 + np.cos(np.pi * steps / 400))  # decays from its peak: no warm-up
+    assert _past_warmup(make_run(flat(400, 2.3), extra={"lr": (steps, cosine)}), sym, 93) == 93
+    # only a plateau that ended: a stall to the end gives no step where the lr sum did its work
+    assert _past_warmup(run, Symptom("stagnation", 0.0, 399.0, 0.9, ""), 93) == 93
 
 
 def test_an_lr_30x_off_runs_the_next_decade_after_a_tenfold_step_that_showed_nothing():

@@ -387,6 +387,10 @@ ARMS: tuple[Arm, ...] = (
         "stuck_plateau": (MAY, "the Kaiming re-init that comes with the swap leaves a saddle of a tiny init"),
         "dead_relu": (MAY, "the re-init sets every bias to 0"),
         "exploding_gradients": (MAY, "a fresh scale can stop an init-driven blow-up"),
+        # Jena's decay-held tanh net, swapped to ReLU at the Kaiming scale, left its plateau in 42
+        # steps (the baseline: 991): unsquashed units at a larger scale pull harder than the decay
+        "regularization_too_strong": (MAY, "unsquashed units at a larger scale pass a gradient strong enough "
+                                           "to pull the weights out against the penalty"),
     }, cost=1.2, needs=_has_saturating),
     Arm("standardize", {"standardize": True}, "standardise inputs", {
         "data_problem": (MAY, "inputs on wildly different scales are put on one"),
