@@ -95,15 +95,26 @@ def _one_batch(cx, st: np.ndarray, hit: np.ndarray) -> np.ndarray:
 RECOVER = 0.5
 
 
-def _recovers(v: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Which points the loss comes back down from later in the run (below :data:`RECOVER` of the
+def _recovers(v: np.ndarray, base: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Which hits the loss comes back down from later in the run (below :data:`RECOVER` of the
     jump): a spike recovers. A high last point cannot show it (three healthy runs on breast
     cancer ended on a small last batch at 2-10x the level), and a loss that stays up to the end
-    has moved to a new level: divergence's or stagnation's business, not a spike."""
-    after = np.full(v.size, np.inf)
-    if v.size > 1:
-        after[:-1] = np.minimum.accumulate(v[::-1])[::-1][1:]  # after[i] = min(v[i+1:])
-    return after < base + RECOVER * (v - base)
+    has moved to a new level: divergence's or stagnation's business, not a spike. Only the hits'
+    own stretches are reduced (a 1M-step log keeps no second copy of its curve)."""
+    out = np.zeros(hit.size, bool)
+    idx = np.flatnonzero(hit)
+    idx = idx[idx + 1 < v.size]  # a hit on the last point cannot show a recovery
+    if idx.size:
+        # min(v[i+1:]) for each hit i: the minima of the stretches between hits, then from the end
+        seg = np.minimum.reduceat(v, idx + 1)
+        after = np.minimum.accumulate(seg[::-1])[::-1]
+        out[idx] = after < base[idx] + RECOVER * (v[idx] - base[idx])
+    return out
+    # min(v[i+1:]) for each hit i: the minima of the stretches between hits, then from the end
+    seg = np.minimum.reduceat(v, idx + 1)
+    after = np.minimum.accumulate(seg[::-1])[::-1]
+    out[idx] = after < base[idx] + RECOVER * (v[idx] - base[idx])
+    return out
 
 
 def detect(cx) -> Symptom | None:
@@ -136,7 +147,8 @@ def detect(cx) -> Symptom | None:
     # warm-up: the first points have too little past to judge them against
     hit[: max(WINDOW if m == 1 else m, int(WARMUP * v.size))] = False
     if hit.any():
-        hit &= ~_one_batch(cx, st, hit) & _recovers(v, base)
+        hit &= ~_one_batch(cx, st, hit)
+        hit &= _recovers(v, base, hit)
     n_hit = int(hit.sum())
     if n_hit == 0 or n_hit > MAX_SHARE * v.size:
         return None
