@@ -99,6 +99,33 @@ def _causes(**scores):
     return [Cause(k, "likely" if v >= 0.8 else "possible" if v >= 0.3 else "unlikely", v) for k, v in scores.items()]
 
 
+def test_an_overfitting_rise_removed_at_a_higher_level_is_improved_not_worse():
+    # regression (a loop without zero_grad, tuning split): clearing the gradients learned more
+    # slowly, so the validation loss did not rise but sat higher; "worse" ruled the cause out
+    n = 400
+    t = np.arange(n)
+    val_b = 0.3 + 0.2 * np.exp(-t / 40) + np.where(t > 200, (t - 200) / 1000, 0)  # rises 0.2 from step 200
+    base = make_run(noisy(flat(n, 0.3), 0.02), val=val_b[::10], val_every=10)
+    val_a = 0.6 + 0.2 * np.exp(-t / 80)  # no rise, but higher than the baseline ever got
+    arm = make_run(noisy(flat(n, 0.5), 0.02, seed=1), val=val_a[::10], val_every=10)
+    assert C.compare(base, arm, "overfitting", n).outcome == "improved"
+    worse = make_run(noisy(flat(n, 0.5), 0.02, seed=1), val=(val_a + val_b)[::10] - 0.3, val_every=10)
+    assert C.compare(base, worse, "overfitting", n).outcome == "worse"  # rises as well, and higher
+    fixed = make_run(noisy(flat(n, 0.3), 0.02, seed=1), val=(0.28 + 0.2 * np.exp(-t / 40))[::10], val_every=10)
+    assert C.compare(base, fixed, "overfitting", n).outcome == "fixed"
+
+
+def test_an_unsteady_arm_runs_into_the_stretch_where_the_baseline_swung():
+    # regression: a loss that began to swing at step 238 of 800 had its arms stop at 200
+    from lossdoctor.core import Symptom
+    from lossdoctor.verify.plan import default_steps
+
+    run = make_run(noisy(flat(800, 0.4), 0.05))
+    assert default_steps(run, Symptom("oscillation", 238.0, 799.0, 0.9, "")) == 379  # 238 + a quarter of the rest
+    assert default_steps(run, Symptom("oscillation", 0.0, 799.0, 0.9, "")) == 200  # from the start: as before
+    assert default_steps(run, Symptom("stagnation", 238.0, 799.0, 0.9, "")) == 200  # levels: unchanged
+
+
 def test_jenas_lr_low_run():
     causes = _causes(lr_too_low=0.9, stuck_plateau=0.1, regularization_too_strong=0.1)
     found = infer(causes, [("lr_x10", "fixed", "e"), ("reinit", "no_change", "e")])

@@ -21,7 +21,9 @@ verification is about, beyond the baseline's own noise:
     stays in both.
 ``overfitting``
     the validation loss's rise from its minimum: ``fixed`` when the arm's rise is at most
-    :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower.
+    :data:`CALM_SHARE` of the baseline's at the same step and its validation loss is lower;
+    ``improved`` when only one of the two holds (a calm but higher validation loss: slower
+    learning delays the memorising too).
 
 The noise band is the baseline's own: the robust spread of its loss between neighbouring points
 (mini-batch noise), as the error of a level averaged over a window, times :data:`NOISE_K`, and
@@ -373,9 +375,12 @@ def _overfit(base: Run, arm: Run | None, planned: int) -> Outcome:
     tol = MIN_REL * abs(vb)
     if rise_b <= tol:
         return Outcome("failed", f"the baseline's validation loss had not risen by step {at:,.0f}", int(at))
-    if rise_a <= CALM_SHARE * rise_b and vb - va > tol:
+    calm = rise_a <= CALM_SHARE * rise_b
+    if calm and vb - va > tol:
         return Outcome("fixed", text, int(at))
-    if vb - va > tol:
+    if calm or vb - va > tol:
+        # the rise gone but the level higher: a change that slows learning (smaller steps, a
+        # loop that now clears its gradients) also delays the memorising; not the symptom made worse
         return Outcome("improved", text, int(at))
     if va - vb > tol:
         return Outcome("worse", text, int(at))

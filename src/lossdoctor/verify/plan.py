@@ -121,6 +121,12 @@ def default_steps(run: Run, symptom: Symptom) -> int:
     elif sid == "overfitting":
         lo = float(symptom.start)
         n = lo + OVERFIT_PAST * max(total - lo, 0)
+    elif sid in C.UNSTEADY:
+        # the arm's swings are compared with the baseline's over the arm's steps: they must reach
+        # into the stretch where the baseline swung (a loop without zero_grad that began to swing
+        # at step 238 of 800 had its arms stop at 200, and judged them on a later symptom)
+        lo = min(max(float(symptom.start), 0.0), float(total))
+        n = lo + EARLY_SHARE.get(sid, 0.3) * (total - lo)
     else:
         n = EARLY_SHARE.get(sid, 0.3) * total
     return int(max(MIN_STEPS, math.ceil(n)))
