@@ -110,11 +110,6 @@ def _recovers(v: np.ndarray, base: np.ndarray, hit: np.ndarray) -> np.ndarray:
         after = np.minimum.accumulate(seg[::-1])[::-1]
         out[idx] = after < base[idx] + RECOVER * (v[idx] - base[idx])
     return out
-    # min(v[i+1:]) for each hit i: the minima of the stretches between hits, then from the end
-    seg = np.minimum.reduceat(v, idx + 1)
-    after = np.minimum.accumulate(seg[::-1])[::-1]
-    out[idx] = after < base[idx] + RECOVER * (v[idx] - base[idx])
-    return out
 
 
 def detect(cx) -> Symptom | None:
