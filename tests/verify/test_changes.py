@@ -237,4 +237,3 @@ def test_shuffle_is_not_applicable_when_every_loader_already_shuffles():
     loader = DataLoader(TensorDataset(torch.arange(16)), batch_size=4, shuffle=True)  # noqa: F841
     with pytest.raises(CH.NotApplicable, match="already draws a random order"):
         CH.apply({"shuffle": True}, _mlp(), None)
-

@@ -304,7 +304,7 @@ def test_the_constant_lr_arm_of_a_warm_up_runs_until_it_has_taken_the_baselines_
     # has only just taken the lr the baseline had summed by 245: "no change" ruled the schedule
     # out, lr x 10 fixed the plateau, and lr_too_low (unlikely in the log) was confirmed
     from lossdoctor.core import Symptom
-    from lossdoctor.verify.plan import _past_warmup
+    from lossdoctor.verify.arms import _past_warmup
 
     steps = np.arange(400)
     warm = 0.02 * np.minimum(1.0, (steps + 1) / 310)

@@ -23,12 +23,13 @@ cut, no Dropout module) is left out before anything runs, with the reason.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..core import Run
+from ..core import Run, Symptom
 
 FIX = "fix"
 MAY = "may"
@@ -176,8 +177,6 @@ def _redraw_only(run: Run) -> str | None:
     when every weight matrix started within :data:`DEFAULT_INIT_FACTOR` of the default std and no
     bias larger than the default's (from the monitor's layer table and first weight norms);
     ``None`` whenever the log cannot tell."""
-    import math
-
     from .. import signals as S
 
     model = run.meta.get("model") if isinstance(run.meta.get("model"), Mapping) else {}
@@ -256,6 +255,47 @@ def _redraw_luck(run: Run) -> str | None:
     return _redraw_only(run) or _lr_died_early(run)
 
 
+#: A schedule warms up when its lr starts below this share of its peak.
+WARM_START = 0.5
+#: The constant-lr arm of a warm-up runs this many times the steps that, at the peak lr, add up
+#: to the lr the baseline had taken by the end of its symptom.
+WARM_MARGIN = 1.5
+
+
+def _past_warmup(run: Run, symptom: Symptom | None, n: int) -> int:
+    """Steps for the constant-lr arm of a baseline whose lr warms up. A net at the peak lr from
+    step 0 leaves a warm-up's plateau once it has taken about the same sum of lr as the baseline
+    had when it left it (a linear warm-up over W steps that the loss leaves at step T has summed
+    T^2 / 2W steps' worth of the peak): ``n`` steps can end before that, and its "no change" then
+    rules the schedule out wrongly (a warm-up over 77% of the run, left at step 245: the arm
+    stopped at 93, where the sum says it would leave; lr x 10 fixed it, and ``lr_too_low``, which
+    the log found unlikely, was confirmed). The arm runs :data:`WARM_MARGIN` times that, within
+    the baseline's length; ``n`` when the lr does not warm up, is not logged, or the symptom is
+    not a plateau that ended (a stall or a slow fall that lasts to the end gives no step at which the
+    baseline's lr sum did its work)."""
+    if symptom is None or symptom.id != "plateau_then_drop":
+        return n
+    lr = run.get("lr")
+    if lr is None or len(lr) < 4:
+        return n
+    s = lr.finite()
+    st, v = np.asarray(s.steps, float), np.asarray(s.values, float)
+    if v.size < 4 or not float(v.max()) > 0:
+        return n
+    peak = float(v.max())
+    if float(v[0]) >= WARM_START * peak or int(np.argmax(v)) == 0:
+        return n
+    end = min(float(symptom.end), float(st[-1]))
+    m = st <= end
+    if m.sum() < 2:
+        return n
+    x, y = st[m], v[m]
+    need = float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2) / peak  # the trapezoid rule
+    loss = run.loss
+    total = int(loss.steps[-1]) + 1 if loss is not None and len(loss) else 0
+    return int(min(max(n, math.ceil(WARM_MARGIN * need)), max(n, total)))
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -278,6 +318,9 @@ class Arm:
     #: baseline's log), or None: a ``fixed`` outcome then counts as ``improved`` (luck is no
     #: fix), while ``no_change`` keeps its meaning
     luck: Callable[[Run], str | None] | None = field(default=None, compare=False)
+    #: the steps this arm needs, given the baseline's log, its symptom and the planned steps ``n``
+    #: (``n`` or more), or None: it runs ``n``
+    budget: Callable[[Run, Symptom | None, int], int] | None = field(default=None, compare=False)
 
     def relation(self, cause: str) -> str:
         return self.relations.get(cause, (NONE, ""))[0]
@@ -367,7 +410,7 @@ ARMS: tuple[Arm, ...] = (
         "lr_schedule": (FIX, "without the schedule the base lr sets the pace from the start"),
         "lr_too_low": (MAY, "a decayed lr is low; held at its peak it is not"),
         "stuck_plateau": (MAY, "the full lr from the first step leaves a saddle sooner"),
-    }, needs=_lr_varies),
+    }, needs=_lr_varies, budget=_past_warmup),
     Arm("momentum", {"momentum": 0.9}, "momentum 0.9", {
         "stuck_plateau": (MAY, "momentum carries the weights across a flat region"),
         "lr_too_low": (MAY, "momentum multiplies the effective step about ten times"),

@@ -22,8 +22,6 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..core import Cause, Diagnosis, Run, Symptom
 from . import compare as C
 from .arms import ARMS, BY_NAME, FIX, Arm, evidence
@@ -186,8 +184,8 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
             if why:
                 p.left_out.append((arm.name, tests, why))
                 continue
-            # the constant-lr arm of a warm-up may run longer (it still stops under the same level)
-            k = _past_warmup(run, sym, n) if not steps and arm.change.get("constant_lr") else n
+            # an arm may need longer than the symptom's onset (it still stops under the same level)
+            k = arm.budget(run, sym, n) if not steps and arm.budget is not None else n
             below = None
             if tgt is not None and math.isfinite(tgt):
                 below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
@@ -199,45 +197,6 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
     if not p.arms and not p.why_none:
         p.why_none = "no arm applies to this script"
     return p
-
-
-#: A schedule warms up when its lr starts below this share of its peak.
-WARM_START = 0.5
-#: The constant-lr arm of a warm-up runs this many times the steps that, at the peak lr, add up
-#: to the lr the baseline had taken by the end of its symptom.
-WARM_MARGIN = 1.5
-
-
-def _past_warmup(run: Run, symptom: Symptom, n: int) -> int:
-    """Steps for the constant-lr arm of a baseline whose lr warms up. A net at the peak lr from
-    step 0 leaves a warm-up's plateau once it has taken about the same sum of lr as the baseline
-    had when it left it (a linear warm-up over W steps that the loss leaves at step T has summed
-    T^2 / 2W steps' worth of the peak): ``n`` steps can end before that, and its "no change" then
-    rules the schedule out wrongly (a warm-up over 77% of the run, left at step 245: the arm
-    stopped at 93, where the sum says it would leave; lr x 10 fixed it, and ``lr_too_low``, which
-    the log found unlikely, was confirmed). The arm runs :data:`WARM_MARGIN` times that, within
-    the baseline's length; ``n`` when the lr does not warm up, is not logged, or the symptom is
-    not a plateau that ended (a stall or a slow fall that lasts to the end gives no step at which the
-    baseline's lr sum did its work)."""
-    if symptom is None or symptom.id != "plateau_then_drop":
-        return n
-    lr = run.get("lr")
-    if lr is None or len(lr) < 4:
-        return n
-    s = lr.finite()
-    st, v = np.asarray(s.steps, float), np.asarray(s.values, float)
-    if v.size < 4 or not float(v.max()) > 0:
-        return n
-    peak = float(v.max())
-    if float(v[0]) >= WARM_START * peak or int(np.argmax(v)) == 0:
-        return n
-    end = min(float(symptom.end), float(st[-1]))
-    m = st <= end
-    if m.sum() < 2:
-        return n
-    x, y = st[m], v[m]
-    need = float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2) / peak  # the trapezoid rule
-    return int(min(max(n, math.ceil(WARM_MARGIN * need)), max(n, run_steps(run))))
 
 
 def _lr_ratio(run: Run) -> float | None:
