@@ -58,3 +58,15 @@ def oscillating(n=2000, level=1.5, amp=0.5, period=200, seed=0):
 def diverging(n=2000, start=2.3):
     t = np.arange(n) / n
     return np.where(t < 0.4, start - 1.5 * t / 0.4, 0.8 * np.exp(4 * (t - 0.4)))
+
+
+def hard_batches(n=350, batch=64, hard_share=0.001, seed=0):
+    """A healthy classifier's mini-batch loss near zero, made from per-sample losses: most
+    samples fit (a loss falling from 0.66 to 0.03 with log-normal scatter), a few still
+    misclassified (a loss of 1 plus an exponential of mean 3). A batch that draws one or two of
+    them sits at 2-6x the level: a heavy upper tail, no spike (healthy breast-cancer runs)."""
+    r = np.random.default_rng(seed)
+    level = 0.66 * np.exp(-np.arange(n) / 30) + 0.03
+    easy = level[:, None] * r.lognormal(-0.125, 0.5, (n, batch))
+    hard = (r.random((n, batch)) < hard_share) * (r.exponential(3.0, (n, batch)) + 1.0)
+    return (easy + hard).mean(axis=1)

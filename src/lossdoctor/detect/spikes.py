@@ -8,7 +8,10 @@ of mini-batch losses late in a healthy run (0.01 with a batch at 0.1) from count
 recovers: a high point the loss never comes back down from (the last one, above all) is not one.
 Spikes must be rare (at most :data:`MAX_SHARE` of points): many of them is oscillation. In a log
 that keeps one step in k, a high point that the validation loss right after it does not follow
-was one hard mini-batch, not the model thrown off (:func:`_one_batch`).
+was one hard mini-batch, not the model thrown off (:func:`_one_batch`). And a high point must
+stand out of the run's own noise, whose upper tail is measured rather than assumed: near zero a
+mini-batch loss is the mean of a few large per-sample losses among many tiny ones, and its tail
+is heavy (:func:`_in_tail`).
 """
 
 from __future__ import annotations
@@ -112,6 +115,47 @@ def _recovers(v: np.ndarray, base: np.ndarray, hit: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The noise's tail: deviations beyond TAIL_FROM noise units, at least TAIL_MIN of them (a
+#: Gaussian scatter gives about one in 740 points), are fitted with an exponential tail; a hit
+#: that the fit expects at least TAIL_CHANCE times in the run is part of the noise. The points
+#: within TAIL_GAP of a hit (its own aftermath) are left out of the fit.
+TAIL_FROM = 3.0
+TAIL_MIN = 3
+TAIL_CHANCE = 0.05
+TAIL_GAP = 3
+
+
+def _in_tail(dev: np.ndarray, sigma: np.ndarray, hit: np.ndarray, warm: int) -> np.ndarray:
+    """Which hits the run's own noise tail explains. The mini-batch loss near zero is the mean
+    of a few large per-sample losses (the batch's misclassified samples) among many tiny ones,
+    so its log scatters with a heavy upper tail: one batch in fifty at 4x the level is ordinary
+    there (healthy breast-cancer runs at a loss of 0.03-0.08). The deviations are put on one
+    scale, the run's typical noise (the median of the local one: a local scale is tiny between
+    hard batches and inflated by a spike's own points, so it cannot compare them); the tail
+    beyond :data:`TAIL_FROM` of it, fitted as an exponential (its mean excess) on the points
+    away from every hit and past the warm-up, gives how many points the run should show at a
+    hit's height by chance. A spike is one it should not show even once in 20 runs
+    (:data:`TAIL_CHANCE`). (The caller asks this only of hits below the run's starting level:
+    a hard batch of a model that has learned stays below what the untrained model lost; an
+    unstable run, whose tail is its own spikes, throws the loss far above it.)"""
+    out = np.zeros(hit.size, bool)
+    s = sigma[warm:]
+    s = s[np.isfinite(s) & (s > 0)]
+    if s.size == 0:
+        return out
+    z = dev / float(np.median(s))
+    keep = np.ones(hit.size, bool)
+    keep[:warm] = False
+    idx = np.flatnonzero(hit)
+    for i in idx:
+        keep[max(0, i - TAIL_GAP):i + TAIL_GAP + 1] = False
+    exc = z[keep & (z > TAIL_FROM) & np.isfinite(z)] - TAIL_FROM
+    if exc.size < TAIL_MIN:
+        return out
+    out[idx] = exc.size * np.exp(-(z[idx] - TAIL_FROM) / float(exc.mean())) >= TAIL_CHANCE
+    return out
+
+
 def detect(cx) -> Symptom | None:
     c = cx.loss
     if c.n < 2 * WINDOW:
@@ -140,10 +184,17 @@ def detect(cx) -> Symptom | None:
     jump = v - base
     hit = (dev > SIGMA_K * sigma) & (jump > RANGE_FRAC * rng) & (jump > LEVEL_FRAC * np.abs(base))
     # warm-up: the first points have too little past to judge them against
-    hit[: max(WINDOW if m == 1 else m, int(WARMUP * v.size))] = False
+    warm = max(WINDOW if m == 1 else m, int(WARMUP * v.size))
+    hit[:warm] = False
     if hit.any():
         hit &= ~_one_batch(cx, st, hit)
         hit &= _recovers(v, base, hit)
+    if positive and hit.any():
+        # only a batch below the run's starting level can be a hard one: a model that has
+        # learned, averaged over a batch, does not lose more than the untrained one did (a
+        # loss that reaches 0 has no multiplicative scatter to measure: its logits are huge,
+        # and a miss costs hundreds)
+        hit &= ~(_in_tail(dev, sigma, hit, warm) & (v < c.start))
     n_hit = int(hit.sum())
     if n_hit == 0 or n_hit > MAX_SHARE * v.size:
         return None
