@@ -144,11 +144,9 @@ def _in_tail(dev: np.ndarray, sigma: np.ndarray, hit: np.ndarray, warm: int) -> 
     if s.size == 0:
         return out
     z = dev / float(np.median(s))
-    keep = np.ones(hit.size, bool)
+    keep = np.convolve(hit, np.ones(2 * TAIL_GAP + 1), mode="same") == 0
     keep[:warm] = False
     idx = np.flatnonzero(hit)
-    for i in idx:
-        keep[max(0, i - TAIL_GAP):i + TAIL_GAP + 1] = False
     exc = z[keep & (z > TAIL_FROM) & np.isfinite(z)] - TAIL_FROM
     if exc.size < TAIL_MIN:
         return out
