@@ -398,3 +398,24 @@ def test_biases_reset_after_a_too_high_lr_name_the_lr():
     found = infer(causes, [("lr_div100", "fixed", "e"), ("bias_zero", "fixed", "e")])
     assert found["lr_too_high"].verdict == "confirmed"
     assert found["bad_initialization"].verdict != "confirmed"
+
+
+def test_decay_on_is_strong_enough_to_matter_under_a_decoupled_optimizer():
+    # regression (tuning split): eight AdamW nets memorising a small training set were unmoved by
+    # weight decay 0.01 (lr x wd = 2e-5 a step: no decay at all); at a decay that could shrink the
+    # weights to a fifth within the arm, six of the eight no longer overfit
+    import math
+
+    from lossdoctor.verify.arms import DECAY_ON, DECAY_PULL, _decay_strength
+
+    steps = np.arange(1000)
+    lr = np.full(1000, 1e-3)
+    adamw = make_run(flat(1000, 0.5), extra={"lr": (steps, lr)}, hparams={"optimizer": "AdamW"})
+    wd = _decay_strength(adamw, 500)["weight_decay"]
+    assert wd == pytest.approx(-math.log(1 - DECAY_PULL) / (1e-3 * 500))
+    assert 1 - math.exp(-wd * 1e-3 * 500) == pytest.approx(DECAY_PULL)
+    # coupled decay (Adam, SGD) joins the gradient: 0.01 as written
+    assert _decay_strength(make_run(flat(1000, 0.5), extra={"lr": (steps, lr)}, hparams={"optimizer": "Adam"}), 500) is None
+    # a large lr never gets less than the written decay
+    big = make_run(flat(1000, 0.5), extra={"lr": (steps, lr * 1e4)}, hparams={"optimizer": "AdamW"})
+    assert _decay_strength(big, 500)["weight_decay"] == DECAY_ON

@@ -101,6 +101,34 @@ def _no_decay_yet(run: Run) -> str | None:
     return "the optimizer already has weight decay" if wd is not None and wd >= 1e-3 else None
 
 
+#: The decay the ``decay_on`` arm adds: an L2 coefficient for the coupled optimizers (SGD, Adam,
+#: RMSprop), where the penalty's gradient joins the data's.
+DECAY_ON = 0.01
+#: A decoupled decay (AdamW) shrinks the weights by lr x wd per step whatever the gradient: at an
+#: Adam-sized lr, 0.01 is no decay at all (eight of eight AdamW nets memorising a small training
+#: set were unmoved by it). It is set so that it could shrink the weights by this share within the
+#: arm's steps on its own: 1 - exp(-wd x the sum of the lr).
+DECAY_PULL = 0.8
+
+
+def _decay_strength(run: Run, steps: int) -> Mapping[str, Any] | None:
+    """``decay_on``'s change for a decoupled optimizer (see :data:`DECAY_PULL`); None for the
+    others (coupled decay at :data:`DECAY_ON`) and when the log gives no lr."""
+    if evidence(run, "optimizer") != "adamw":
+        return None
+    lr = run.get("lr")
+    if lr is not None and len(lr):
+        v = lr.finite().values
+        total = float(np.mean(v)) * max(1, steps) if v.size else 0.0
+    else:
+        base = evidence(run, "lr")
+        total = float(base) * max(1, steps) if base else 0.0
+    if not total > 0 or not math.isfinite(total):
+        return None
+    wd = -math.log(1 - DECAY_PULL) / total
+    return {"weight_decay": float(max(DECAY_ON, wd))}
+
+
 def evidence(run: Run, name: str) -> Any:
     """One fact of the diagnosis's :class:`~lossdoctor.diagnose.evidence.Evidence` about the
     baseline's log (``input_rms``, ``init_scale_measured``, ``lr_vs_default``...), for the checks
@@ -321,6 +349,9 @@ class Arm:
     #: the steps this arm needs, given the baseline's log, its symptom and the planned steps ``n``
     #: (``n`` or more), or None: it runs ``n``
     budget: Callable[[Run, Symptom | None, int], int] | None = field(default=None, compare=False)
+    #: the change this script needs, given the baseline's log and the arm's steps, or None: it
+    #: takes ``change`` as written
+    tune: Callable[[Run, int], Mapping[str, Any] | None] | None = field(default=None, compare=False)
 
     def relation(self, cause: str) -> str:
         return self.relations.get(cause, (NONE, ""))[0]
@@ -445,9 +476,9 @@ ARMS: tuple[Arm, ...] = (
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),
-    Arm("decay_on", {"weight_decay": 0.01}, "weight decay 0.01", {
+    Arm("decay_on", {"weight_decay": DECAY_ON}, "weight decay on (AdamW: enough to halve the weights)", {
         "insufficient_regularization": (MAY, "decay holds back the weights that memorise"),
-    }, needs=_no_decay_yet),
+    }, needs=_no_decay_yet, tune=_decay_strength),
 )
 
 BY_NAME: dict[str, Arm] = {a.name: a for a in ARMS}

@@ -186,6 +186,9 @@ def plan(dx: Diagnosis, steps: int | None = None, only: tuple[str, ...] | None =
                 continue
             # an arm may need longer than the symptom's onset (it still stops under the same level)
             k = arm.budget(run, sym, n) if not steps and arm.budget is not None else n
+            change = arm.tune(run, k) if arm.tune is not None else None
+            if change:
+                arm = dataclasses.replace(arm, change=change)
             below = None
             if tgt is not None and math.isfinite(tgt):
                 below = (float(tgt), max(C.MIN_WINDOW, int(round(STOP_WINDOW * n))), max(1, int(STOP_AFTER * n)))
