@@ -80,6 +80,17 @@ def test_regularization_named_by_decay_share_and_shrinking_weights():
     assert "0.05" in dx.cause("regularization_too_strong").fix
 
 
+def test_regularization_fix_with_no_weight_decay_points_at_the_loss_not_at_zero():
+    # an L2 penalty inside the loss (weight_decay 0): the fix said "lower the weight decay about
+    # 10x (from 0 to 0)"
+    dx = lossdoctor.diagnose(ptd_run(reg_loss=np.full(N, 1.5),  # the script logs its L2 term
+                                     hparams={"optimizer": "SGD", "lr": 0.05, "weight_decay": 0.0}))
+    c = dx.cause("regularization_too_strong")
+    assert c.verdict in ("likely", "possible")
+    fix = c.fix
+    assert "from 0 to 0" not in fix and "L2 term added to the loss" in fix
+
+
 def test_stuck_plateau_named_by_gradient_burst_with_normal_lr():
     g = np.where(T < 1450, 1e-4, 5e-2)
     dx = lossdoctor.diagnose(ptd_run(grad_norm=g, update_ratio=np.where(T < 1450, 1e-5, 2e-3),

@@ -33,8 +33,12 @@ def assess(ev, f) -> None:
     f.need("or run: a short rerun with weight decay / dropout 10x lower; if the loss leaves the plateau sooner, "
            "regularization held it")
     wd = ev.hp_float("weight_decay")
-    if wd is not None:
+    if wd:
         f.fix = f"lower the weight decay about 10x (from {g(wd)} to {g(wd / 10)})"
+    elif wd == 0:
+        # no decay to lower: the penalty, if any, is an L2 term in the loss or the dropout
+        f.fix = ("the optimizer's weight decay is 0: lower an L2 term added to the loss about 10x, "
+                 "and dropout below ~0.5")
     ws, peak = ev.wd_share, ev.wd_share_peak
     pull = ev.decay_pull
     if pull is not None and pull < WEAK_PULL:
