@@ -476,7 +476,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("logits", {"logits": True}, "logits into the loss", {
         "loss_misuse": (FIX, "the loss gets the logits it expects"),
     }, cost=0.8),
-    Arm("decay_on", {"weight_decay": DECAY_ON}, "weight decay on (AdamW: enough to halve the weights)", {
+    Arm("decay_on", {"weight_decay": DECAY_ON}, "weight decay on (0.01; AdamW: scaled to the lr)", {
         "insufficient_regularization": (MAY, "decay holds back the weights that memorise"),
     }, needs=_no_decay_yet, tune=_decay_strength),
 )
