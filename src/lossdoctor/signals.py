@@ -22,6 +22,7 @@ DEAD_FRAC = "dead_frac"  # share of ReLU units that are zero for the whole batch
 SATURATION = "saturation"  # share of tanh/sigmoid units in their flat tails
 INPUT_RMS = "input_rms"  # root mean square of the data reaching the first layer (~1 standardised)
 GRAD_STALE = "grad_stale"  # 1: the gradients still held the last step's values at the next backward
+GRAD_W_COS = "grad_w_cos"  # cosine of the gradient and the weights (~1: a penalty in the loss pulls them to 0)
 OUT_MIN = "out_min"  # smallest value the model returned (its logits)
 OUT_MAX = "out_max"  # largest value the model returned
 OUT_ROWSUM_DEV = "out_rowsum_dev"  # largest |sum of an output row - 1| (~0: the outputs are probabilities)

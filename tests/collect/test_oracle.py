@@ -59,6 +59,35 @@ def test_norms_and_update_ratio_match_torch(log_path):
             assert rec[f"weight_norm/{n}"] == pytest.approx(wn[n], rel=REL)
             assert rec[f"update_ratio/{n}"] == pytest.approx(ref["dw"][n] / wn[n], rel=REL)
         assert rec["wd_share"] == 0.0  # no weight decay
+        dot = sum(float((ref["grad"][n] * ref["w"][n]).sum()) for n in ref["grad"])
+        assert rec["grad_w_cos"] == pytest.approx(dot / (_hyp(*ref["g"].values()) * _hyp(*wn.values())),
+                                                  rel=1e-4, abs=1e-6)
+
+
+def test_grad_w_cos_shows_an_l2_penalty_inside_the_loss(log_path, tmp_path):
+    # an L2 term added to the loss is invisible to the optimizer's weight decay (wd_share 0): its
+    # gradient lambda * w points along the weights, pulling them in, where a net learning from
+    # its data alone is pushed out (a negative cosine)
+    x, y = data()
+    med = {}
+    for lam, path in ((0.0, log_path), (0.5, tmp_path / "l2.jsonl")):
+        torch.manual_seed(0)
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with watch(model, opt, path, detail="full", alerts=False) as mon:
+            for _ in range(60):
+                loss = F.cross_entropy(model(x), y)
+                if lam:
+                    loss = loss + lam / 2 * sum((p ** 2).sum() for p in model.parameters())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                mon.step(loss)
+        recs = read_log(path)[1]
+        cos = sorted(r["grad_w_cos"] for r in recs if "grad_w_cos" in r)
+        assert all(r["wd_share"] == 0.0 for r in recs if "wd_share" in r)
+        med[lam] = cos[len(cos) // 2]
+    assert med[0.0] < 0 < med[0.5]
 
 
 def test_per_layer_keys_are_in_named_parameters_order(log_path):

@@ -256,7 +256,7 @@ class _StepData:
     """What the hooks saw during one optimizer step (device tensors until pulled)."""
 
     __slots__ = ("sampled", "lrs", "wds", "gvec", "grads_done", "w_before", "wvec", "dvec",
-                 "den", "scale", "found_inf", "act", "stale")
+                 "den", "gw", "scale", "found_inf", "act", "stale")
 
     def __init__(self, sampled: bool):
         self.sampled = sampled
@@ -268,6 +268,7 @@ class _StepData:
         self.wvec = None
         self.dvec = None
         self.den: list | None = None  # [(param indices, tensor)] coupled weight-decay norms
+        self.gw = None  # <g, w> per parameter (sampled steps)
         self.scale = None
         self.found_inf = None
         self.act = None
@@ -867,6 +868,12 @@ class Monitor:
         if not d.sampled:
             return
         d.wvec = stats.norms([w.detach() for w in weights], self._prec)
+        if "grad/weight alignment" not in self._failed:
+            try:
+                gw = stats.grad_weight_dots(self.params, weights)
+                d.gw = list(torch._foreach_div(gw, d.scale)) if d.scale is not None else gw
+            except Exception as exc:  # a statistic of its own: the others go on without it
+                self._degrade("grad/weight alignment", exc)
         if d.wds is None:
             groups = self.optimizer.param_groups if self.optimizer is not None else []
             d.wds = [grp.get("weight_decay", 0.0) or 0.0 for grp in groups]
@@ -1152,6 +1159,8 @@ class Monitor:
                     r["dw"] = add(d.dvec)
                 if d.den:
                     r["den"] = [(idx, add(t)) for idx, t in d.den]
+                if d.gw is not None:
+                    r["gw"] = add(d.gw)
                 if d.found_inf is not None:
                     r["found_inf"] = add(d.found_inf)
                 if d.act:
@@ -1280,6 +1289,11 @@ class Monitor:
         if w is not None and dw is not None:
             wn = math.hypot(*w)
             rec["update_ratio"] = math.hypot(*dw) / wn if wn > 0 else math.nan
+        gw = p.get(r.get("gw"))
+        if gw is not None and w is not None:
+            den = math.hypot(*g) * math.hypot(*w)
+            if den > 0 and math.isfinite(den):
+                rec["grad_w_cos"] = math.fsum(gw) / den
         share = self._wd_share(d, r, p, g, w, dw)
         if share is not None:
             rec["wd_share"] = share

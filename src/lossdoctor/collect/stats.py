@@ -93,6 +93,27 @@ def delta_norms(params: list[torch.Tensor], before: list[torch.Tensor],
     return norms(before, prec)
 
 
+def grad_weight_dots(params: list[torch.Tensor], weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """<g, w> per parameter (0 for a parameter with no dense gradient), accumulated in float32
+    at least. With the norms it gives the cosine of the gradient and the weights: an L2 penalty
+    added to the loss puts ``lambda * w`` inside the gradient, invisible to the optimizer's
+    weight decay, and when it holds the weights back the gradient points along them."""
+    out = []
+    zero = None
+    for p, w in zip(params, weights):
+        g = p.grad
+        if g is None or g.layout != torch.strided:
+            if zero is None:
+                zero = torch.zeros((), device=w.device, dtype=torch.float32)
+            out.append(zero)
+            continue
+        a, b = g.detach().reshape(-1), w.detach().reshape(-1)
+        if a.dtype != torch.float64:
+            a, b = a.float(), b.float()
+        out.append(torch.dot(a, b))
+    return out
+
+
 def coupled_decay_norms(params: list[torch.Tensor], weights: list[torch.Tensor], idx: list[int],
                         wd: float) -> tuple[list[int], list[torch.Tensor] | None]:
     """||g + wd * w|| for the parameters ``idx`` that have a gradient: the effective gradient of
