@@ -288,3 +288,18 @@ def test_zero_switches_a_schedule_off(log_path):
             mon.step(loss)
     recs = read_log(log_path)[1]
     assert all(set(r) == {"step", "loss", "lr", "grad_norm"} for r in recs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_grad_weight_dots_in_low_precision_stay_close_without_a_float32_copy(dtype):
+    from lossdoctor.collect import stats
+
+    torch.manual_seed(0)
+    dt = getattr(torch, dtype)
+    w = nn.Parameter(torch.randn(100_000).to(dt))
+    w.grad = (torch.randn(100_000) * 0.01 + 0.003 * w.detach().float()).to(dt)
+    got = stats.grad_weight_dots([w], [w])[0]
+    ref = float((w.grad.double() * w.detach().double()).sum())
+    assert got.dtype == torch.float32 and float(got) == pytest.approx(ref, rel=0.01)
+    no_grad = nn.Parameter(torch.ones(3))
+    assert float(stats.grad_weight_dots([no_grad], [no_grad])[0]) == 0.0

@@ -94,8 +94,7 @@ def delta_norms(params: list[torch.Tensor], before: list[torch.Tensor],
 
 
 def grad_weight_dots(params: list[torch.Tensor], weights: list[torch.Tensor]) -> list[torch.Tensor]:
-    """<g, w> per parameter (0 for a parameter with no dense gradient), accumulated in float32
-    at least. With the norms it gives the cosine of the gradient and the weights: an L2 penalty
+    """<g, w> per parameter as a float32 scalar (0 for a parameter with no dense gradient). With the norms it gives the cosine of the gradient and the weights: an L2 penalty
     added to the loss puts ``lambda * w`` inside the gradient, invisible to the optimizer's
     weight decay, and when it holds the weights back the gradient points along them."""
     out = []
@@ -108,9 +107,11 @@ def grad_weight_dots(params: list[torch.Tensor], weights: list[torch.Tensor]) ->
             out.append(zero)
             continue
         a, b = g.detach().reshape(-1), w.detach().reshape(-1)
-        if a.dtype != torch.float64:
+        if a.dtype != b.dtype:  # e.g. low-precision gradients of float32 master weights
             a, b = a.float(), b.float()
-        out.append(torch.dot(a, b))
+        # in the tensors' own dtype: half and bfloat16 dot products accumulate in float32
+        # inside torch, and no float32 copy of a large parameter is made on a sampled step
+        out.append(torch.dot(a, b).float())
     return out
 
 
