@@ -1279,21 +1279,18 @@ class Monitor:
         g = p.get(r.get("g"))
         if g is None:
             return
-        rec["grad_norm"] = math.hypot(*g)
+        rec["grad_norm"] = gn = math.hypot(*g)
         if not d.sampled:
             return
         names = self.names
         w, dw = p.get(r.get("w")), p.get(r.get("dw"))
         if w is not None:
-            rec["weight_norm"] = math.hypot(*w)
-        if w is not None and dw is not None:
-            wn = math.hypot(*w)
-            rec["update_ratio"] = math.hypot(*dw) / wn if wn > 0 else math.nan
-        gw = p.get(r.get("gw"))
-        if gw is not None and w is not None:
-            den = math.hypot(*g) * math.hypot(*w)
-            if den > 0 and math.isfinite(den):
-                rec["grad_w_cos"] = math.fsum(gw) / den
+            rec["weight_norm"] = wn = math.hypot(*w)
+            if dw is not None:
+                rec["update_ratio"] = math.hypot(*dw) / wn if wn > 0 else math.nan
+            gw = p.get(r.get("gw"))
+            if gw is not None and gn * wn > 0 and math.isfinite(gn * wn):
+                rec["grad_w_cos"] = math.fsum(gw) / (gn * wn)
         share = self._wd_share(d, r, p, g, w, dw)
         if share is not None:
             rec["wd_share"] = share

@@ -94,9 +94,10 @@ def delta_norms(params: list[torch.Tensor], before: list[torch.Tensor],
 
 
 def grad_weight_dots(params: list[torch.Tensor], weights: list[torch.Tensor]) -> list[torch.Tensor]:
-    """<g, w> per parameter as a float32 scalar (0 for a parameter with no dense gradient). With the norms it gives the cosine of the gradient and the weights: an L2 penalty
-    added to the loss puts ``lambda * w`` inside the gradient, invisible to the optimizer's
-    weight decay, and when it holds the weights back the gradient points along them."""
+    """<g, w> per parameter as a float32 scalar (0 for a parameter with no dense gradient).
+    With the norms it gives the cosine of the gradient and the weights: an L2 penalty added to
+    the loss puts ``lambda * w`` inside the gradient, invisible to the optimizer's weight decay,
+    and while it holds the weights back the gradient points along them."""
     out = []
     zero = None
     for p, w in zip(params, weights):
